@@ -36,8 +36,9 @@ class IpvsChange:
 
     def __post_init__(self) -> None:
         if self.op.needs_real_server != (self.real_server is not None):
-            raise ValueError(f"{self.op.name} {'needs' if self.op.needs_real_server else 'takes no'}"
-                             " real server")
+            raise ValueError(
+                f"{self.op.name} {'needs' if self.op.needs_real_server else 'takes no'} real server"
+            )
 
 
 @dataclass(frozen=True)

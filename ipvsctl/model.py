@@ -90,6 +90,19 @@ class ServiceKey:
         return self.fwmark != 0
 
 
+def address_family(address: str) -> int:
+    return AF_INET6 if ":" in address else AF_INET
+
+
+def canonical_address(address: str) -> str:
+    """An IP address in the kernel's spelling (inet_ntop), so equal addresses compare equal.
+
+    Raises OSError for text that is not an IP address.
+    """
+    family = address_family(address)
+    return socket.inet_ntop(family, socket.inet_pton(family, address))
+
+
 def full_netmask(family: int) -> int:
     """The netmask the kernel stores when none is given (see `VirtualServer.netmask`)."""
     return 0xFFFFFFFF if family == AF_INET else 128

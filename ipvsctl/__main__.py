@@ -1,0 +1,3 @@
+from ipvsctl.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The kernel's IPVS table: the only code that speaks the IPVS netlink family.
+
+Narrow on purpose (after kube-proxy's ipvs.Interface): read the table, read
+and set timeouts, apply a list of changes in batches, flush.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+
+from ipvsctl.changes import ChangeFailure, IpvsChange, Op
+from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel.errors import KernelError, KernelUnavailable, describe_errno
+from ipvsctl.kernel.netlink import GenericNetlink, Request
+from ipvsctl.model import (
+    KernelInfo,
+    KernelTable,
+    RealServerEntry,
+    ServiceKey,
+    Timeouts,
+    VirtualServerEntry,
+)
+
+_COMMAND = {
+    Op.ADD_SERVICE: codec.CMD_NEW_SERVICE,
+    Op.EDIT_SERVICE: codec.CMD_SET_SERVICE,
+    Op.DELETE_SERVICE: codec.CMD_DEL_SERVICE,
+    Op.ADD_REAL: codec.CMD_NEW_DEST,
+    Op.EDIT_REAL: codec.CMD_SET_DEST,
+    Op.DELETE_REAL: codec.CMD_DEL_DEST,
+}
+
+NOT_AVAILABLE = "IPVS is not available in this kernel (modprobe ip_vs)"
+NOT_PERMITTED = "IPVS needs CAP_NET_ADMIN (run as root)"
+
+
+def encode_change(change: IpvsChange) -> Request:
+    """The netlink request that carries out one change."""
+    service, real = change.service, change.real_server
+    if real is None:
+        if change.op is Op.DELETE_SERVICE:
+            return Request(_COMMAND[change.op], codec.service_key(service.key))
+        return Request(_COMMAND[change.op], codec.service_full(service))
+    family = service.key.family
+    dest = (
+        codec.dest_key(family, real)
+        if change.op is Op.DELETE_REAL
+        else codec.dest_full(family, real)
+    )
+    return Request(_COMMAND[change.op], codec.service_key(service.key) + dest)
+
+
+class IpvsKernel:
+    """A connection to the kernel's IPVS table."""
+
+    def __init__(self) -> None:
+        try:
+            self._nl = GenericNetlink(codec.GENL_NAME, codec.GENL_VERSION)
+        except KernelUnavailable as e:
+            raise KernelUnavailable(e.errno, NOT_AVAILABLE) from e
+        # Every IPVS command, reads included, is GENL_ADMIN_PERM: ask once
+        # here so a missing capability is one clear error, not a failed batch.
+        self.info()
+
+    def close(self) -> None:
+        self._nl.close()
+
+    def __enter__(self) -> IpvsKernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, req: Request, what: str) -> list[memoryview]:
+        try:
+            return self._nl.request(req)
+        except KernelError as e:
+            raise _explain(e, what) from e
+
+    def _dump(self, req: Request, what: str) -> list[memoryview]:
+        try:
+            return self._nl.dump(req)
+        except KernelError as e:
+            raise _explain(e, what) from e
+
+    def info(self) -> KernelInfo:
+        return codec.decode_info(self._request(Request(codec.CMD_GET_INFO), "get info")[0])
+
+    def timeouts(self) -> Timeouts:
+        reply = self._request(Request(codec.CMD_GET_CONFIG), "get timeouts")
+        return codec.decode_timeouts(reply[0])
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        """Set the tcp, tcpfin and udp timeouts; a 0 leaves that one unchanged."""
+        self._request(Request(codec.CMD_SET_CONFIG, codec.timeouts_attrs(timeouts)), "set timeouts")
+
+    def real_servers(self, key: ServiceKey) -> tuple[RealServerEntry, ...]:
+        replies = self._dump(
+            Request(codec.CMD_GET_DEST, codec.service_key(key)), "list real servers"
+        )
+        return tuple(codec.decode_dest(reply, key.family) for reply in replies)
+
+    def service(self, key: ServiceKey) -> VirtualServerEntry | None:
+        """One virtual server with its real servers, or None when it does not exist."""
+        try:
+            reply = self._nl.request(Request(codec.CMD_GET_SERVICE, codec.service_key(key)))
+        except KernelError as e:
+            if e.errno in (errno.ESRCH, errno.ENOENT):
+                return None
+            raise _explain(e, "get service") from e
+        service, stats = codec.decode_service(reply[0])
+        return VirtualServerEntry(service, stats, self.real_servers(key))
+
+    def services(self) -> tuple[VirtualServerEntry, ...]:
+        """Every virtual server with its real servers, in the kernel's order."""
+        replies = self._dump(Request(codec.CMD_GET_SERVICE), "list services")
+        entries = []
+        for reply in replies:
+            service, stats = codec.decode_service(reply)
+            entries.append(VirtualServerEntry(service, stats, self.real_servers(service.key)))
+        return tuple(entries)
+
+    def table(self) -> KernelTable:
+        return KernelTable(info=self.info(), services=self.services())
+
+    def apply(self, changes: Sequence[IpvsChange]) -> list[ChangeFailure]:
+        """Carry out the changes in order, batched; returns the ones the kernel refused."""
+        requests = [encode_change(change) for change in changes]
+        try:
+            failed = self._nl.send_batch(requests)
+        except KernelError as e:
+            raise _explain(e, "apply changes") from e
+        return [
+            ChangeFailure(changes[index], code, describe_errno(code))
+            for index, code in sorted(failed.items())
+        ]
+
+    def flush(self) -> None:
+        """Delete every virtual server (ipvsadm -C)."""
+        self._request(Request(codec.CMD_FLUSH), "flush")
+
+
+def _explain(error: KernelError, what: str) -> KernelError:
+    if error.errno == errno.EPERM:
+        return KernelUnavailable(error.errno, NOT_PERMITTED)
+    return KernelError(error.errno, what)

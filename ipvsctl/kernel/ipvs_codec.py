@@ -1,0 +1,316 @@
+"""IPVS generic netlink messages <-> model values (include/uapi/linux/ip_vs.h).
+
+Every attribute is written explicitly: the kernel takes what it is given, and
+a request that leaves one out gets a default we did not choose.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from collections.abc import Mapping
+
+from ipvsctl.kernel.netlink import attr, nested, parse_attrs
+from ipvsctl.model import (
+    AF_INET,
+    ForwardMethod,
+    KernelInfo,
+    RealServer,
+    RealServerEntry,
+    ServiceKey,
+    Stats,
+    Timeouts,
+    TunnelType,
+    VirtualServer,
+)
+
+GENL_NAME = "IPVS"
+GENL_VERSION = 1
+
+# IPVS_CMD_*
+CMD_NEW_SERVICE = 1
+CMD_SET_SERVICE = 2
+CMD_DEL_SERVICE = 3
+CMD_GET_SERVICE = 4
+CMD_NEW_DEST = 5
+CMD_SET_DEST = 6
+CMD_DEL_DEST = 7
+CMD_GET_DEST = 8
+CMD_SET_CONFIG = 12
+CMD_GET_CONFIG = 13
+CMD_GET_INFO = 15
+CMD_FLUSH = 17
+
+# IPVS_CMD_ATTR_*
+CMD_ATTR_SERVICE = 1
+CMD_ATTR_DEST = 2
+CMD_ATTR_TIMEOUT_TCP = 4
+CMD_ATTR_TIMEOUT_TCP_FIN = 5
+CMD_ATTR_TIMEOUT_UDP = 6
+
+# IPVS_SVC_ATTR_*
+SVC_AF = 1
+SVC_PROTOCOL = 2
+SVC_ADDR = 3
+SVC_PORT = 4
+SVC_FWMARK = 5
+SVC_SCHED_NAME = 6
+SVC_FLAGS = 7
+SVC_TIMEOUT = 8
+SVC_NETMASK = 9
+SVC_STATS = 10
+SVC_PE_NAME = 11
+SVC_STATS64 = 12
+
+# IPVS_DEST_ATTR_*
+DEST_ADDR = 1
+DEST_PORT = 2
+DEST_FWD_METHOD = 3
+DEST_WEIGHT = 4
+DEST_U_THRESH = 5
+DEST_L_THRESH = 6
+DEST_ACTIVE_CONNS = 7
+DEST_INACT_CONNS = 8
+DEST_PERSIST_CONNS = 9
+DEST_STATS = 10
+DEST_ADDR_FAMILY = 11
+DEST_STATS64 = 12
+DEST_TUN_TYPE = 13
+DEST_TUN_PORT = 14
+DEST_TUN_FLAGS = 15
+
+# IPVS_INFO_ATTR_*
+INFO_VERSION = 1
+INFO_CONN_TAB_SIZE = 2
+
+FWD_MASK = 0x7
+ALL_FLAGS_MASK = 0xFFFFFFFF
+
+STATS_FIELDS = (
+    "conns",
+    "inpkts",
+    "outpkts",
+    "inbytes",
+    "outbytes",
+    "cps",
+    "inpps",
+    "outpps",
+    "inbps",
+    "outbps",
+)
+
+U16 = struct.Struct("=H")
+U32 = struct.Struct("=I")
+BE16 = struct.Struct("!H")
+BE32 = struct.Struct("!I")
+U64 = struct.Struct("=Q")
+
+
+def _u16(kind: int, value: int) -> bytes:
+    return attr(kind, U16.pack(value))
+
+
+def _u32(kind: int, value: int) -> bytes:
+    return attr(kind, U32.pack(value))
+
+
+def _be16(kind: int, value: int) -> bytes:
+    return attr(kind, BE16.pack(value))
+
+
+def _text(kind: int, value: str) -> bytes:
+    return attr(kind, value.encode() + b"\0")
+
+
+def _address(family: int, text: str) -> bytes:
+    return socket.inet_pton(family, text)
+
+
+def _netmask(family: int, netmask: int) -> bytes:
+    # One attribute, two meanings: an IPv4 mask travels in network order, an
+    # IPv6 prefix length as a plain host-order number (ip_vs_ctl.c reads both
+    # with nla_get_be32 and never swaps).
+    return BE32.pack(netmask) if family == AF_INET else U32.pack(netmask)
+
+
+# --- requests -------------------------------------------------------------
+
+
+def service_key_attrs(key: ServiceKey) -> list[bytes]:
+    if key.is_fwmark:
+        return [_u16(SVC_AF, key.family), _u32(SVC_FWMARK, key.fwmark)]
+    return [
+        _u16(SVC_AF, key.family),
+        _u16(SVC_PROTOCOL, key.protocol),
+        attr(SVC_ADDR, _address(key.family, key.address)),
+        _be16(SVC_PORT, key.port),
+    ]
+
+
+def service_key(key: ServiceKey) -> bytes:
+    """IPVS_CMD_ATTR_SERVICE naming a service, for deletes, gets and dest requests."""
+    return nested(CMD_ATTR_SERVICE, *service_key_attrs(key))
+
+
+def service_full(service: VirtualServer) -> bytes:
+    """IPVS_CMD_ATTR_SERVICE with every attribute, for NEW/SET_SERVICE."""
+    key = service.key
+    attrs = [
+        *service_key_attrs(key),
+        _text(SVC_SCHED_NAME, service.scheduler),
+        attr(SVC_FLAGS, struct.pack("=II", service.flags, ALL_FLAGS_MASK)),
+        _u32(SVC_TIMEOUT, service.timeout),
+        attr(SVC_NETMASK, _netmask(key.family, service.netmask)),
+    ]
+    # The kernel keeps the old engine when the attribute is absent; an empty
+    # name is how to say "none" (ip_vs_genl_parse_service).
+    attrs.append(_text(SVC_PE_NAME, service.pe_name))
+    return nested(CMD_ATTR_SERVICE, *attrs)
+
+
+def dest_key(family: int, server: RealServer) -> bytes:
+    own = server.family or family
+    return nested(
+        CMD_ATTR_DEST,
+        attr(DEST_ADDR, _address(own, server.address)),
+        _be16(DEST_PORT, server.port),
+        _u16(DEST_ADDR_FAMILY, own),
+    )
+
+
+def dest_full(family: int, server: RealServer) -> bytes:
+    own = server.family or family
+    return nested(
+        CMD_ATTR_DEST,
+        attr(DEST_ADDR, _address(own, server.address)),
+        _be16(DEST_PORT, server.port),
+        _u16(DEST_ADDR_FAMILY, own),
+        _u32(DEST_FWD_METHOD, int(server.forward)),
+        _u32(DEST_WEIGHT, server.weight),
+        _u32(DEST_U_THRESH, server.upper_threshold),
+        _u32(DEST_L_THRESH, server.lower_threshold),
+        attr(DEST_TUN_TYPE, bytes([int(server.tunnel_type)])),
+        _be16(DEST_TUN_PORT, server.tunnel_port),
+        _u16(DEST_TUN_FLAGS, server.tunnel_flags),
+    )
+
+
+def timeouts_attrs(timeouts: Timeouts) -> bytes:
+    return b"".join(
+        [
+            _u32(CMD_ATTR_TIMEOUT_TCP, timeouts.tcp),
+            _u32(CMD_ATTR_TIMEOUT_TCP_FIN, timeouts.tcp_fin),
+            _u32(CMD_ATTR_TIMEOUT_UDP, timeouts.udp),
+        ]
+    )
+
+
+# --- replies ----------------------------------------------------------------
+
+
+def _int(payload: memoryview | None, default: int = 0) -> int:
+    """An unsigned attribute of any width the kernel used (u8..u64, host order)."""
+    if payload is None:
+        return default
+    return int.from_bytes(payload, sys.byteorder)
+
+
+def _big(payload: memoryview | None) -> int:
+    return 0 if payload is None else int.from_bytes(payload, "big")
+
+
+def _text_of(payload: memoryview | None) -> str:
+    return "" if payload is None else bytes(payload).split(b"\0", 1)[0].decode()
+
+
+def _address_of(family: int, payload: memoryview) -> str:
+    size = 4 if family == AF_INET else 16
+    return socket.inet_ntop(family, bytes(payload[:size]))
+
+
+def decode_stats(attrs: Mapping[int, memoryview], stats_attr: int, stats64_attr: int) -> Stats:
+    # STATS64 (kernel >= 4.1) carries the same counters without 32-bit wrap.
+    payload = attrs.get(stats64_attr)
+    if payload is None:
+        payload = attrs.get(stats_attr)
+    if payload is None:
+        return Stats()
+    found = parse_attrs(payload)
+    return Stats(**{name: _int(found.get(i + 1)) for i, name in enumerate(STATS_FIELDS)})
+
+
+def decode_service(message: memoryview) -> tuple[VirtualServer, Stats]:
+    """A GET_SERVICE reply (genl payload) -> the service and its counters."""
+    outer = parse_attrs(message, 4)
+    attrs = parse_attrs(outer[CMD_ATTR_SERVICE])
+    family = _int(attrs.get(SVC_AF))
+    fwmark = _int(attrs.get(SVC_FWMARK))
+    if fwmark:
+        key = ServiceKey.for_fwmark(family, fwmark)
+    else:
+        key = ServiceKey(
+            family=family,
+            protocol=_int(attrs.get(SVC_PROTOCOL)),
+            address=_address_of(family, attrs[SVC_ADDR]),
+            port=_big(attrs.get(SVC_PORT)),
+        )
+    flags = U32.unpack_from(attrs[SVC_FLAGS])[0] if SVC_FLAGS in attrs else 0
+    netmask_raw = attrs.get(SVC_NETMASK)
+    if netmask_raw is None:
+        netmask = -1
+    elif family == AF_INET:
+        netmask = _big(netmask_raw)
+    else:
+        netmask = _int(netmask_raw)
+    service = VirtualServer(
+        key=key,
+        scheduler=_text_of(attrs.get(SVC_SCHED_NAME)),
+        flags=flags,
+        timeout=_int(attrs.get(SVC_TIMEOUT)),
+        netmask=netmask,
+        pe_name=_text_of(attrs.get(SVC_PE_NAME)),
+    )
+    return service, decode_stats(attrs, SVC_STATS, SVC_STATS64)
+
+
+def decode_dest(message: memoryview, service_family: int) -> RealServerEntry:
+    """A GET_DEST reply (genl payload) -> the real server with its counters."""
+    outer = parse_attrs(message, 4)
+    attrs = parse_attrs(outer[CMD_ATTR_DEST])
+    own = _int(attrs.get(DEST_ADDR_FAMILY), service_family)
+    server = RealServer(
+        address=_address_of(own, attrs[DEST_ADDR]),
+        port=_big(attrs.get(DEST_PORT)),
+        family=0 if own == service_family else own,
+        forward=ForwardMethod(_int(attrs.get(DEST_FWD_METHOD)) & FWD_MASK),
+        weight=_int(attrs.get(DEST_WEIGHT)),
+        upper_threshold=_int(attrs.get(DEST_U_THRESH)),
+        lower_threshold=_int(attrs.get(DEST_L_THRESH)),
+        tunnel_type=TunnelType(_int(attrs.get(DEST_TUN_TYPE))),
+        tunnel_port=_big(attrs.get(DEST_TUN_PORT)),
+        tunnel_flags=_int(attrs.get(DEST_TUN_FLAGS)),
+    )
+    return RealServerEntry(
+        server=server,
+        active_conns=_int(attrs.get(DEST_ACTIVE_CONNS)),
+        inactive_conns=_int(attrs.get(DEST_INACT_CONNS)),
+        persistent_conns=_int(attrs.get(DEST_PERSIST_CONNS)),
+        stats=decode_stats(attrs, DEST_STATS, DEST_STATS64),
+    )
+
+
+def decode_info(message: memoryview) -> KernelInfo:
+    attrs = parse_attrs(message, 4)
+    return KernelInfo(
+        version=_int(attrs.get(INFO_VERSION)), conn_tab_size=_int(attrs.get(INFO_CONN_TAB_SIZE))
+    )
+
+
+def decode_timeouts(message: memoryview) -> Timeouts:
+    attrs = parse_attrs(message, 4)
+    return Timeouts(
+        tcp=_int(attrs.get(CMD_ATTR_TIMEOUT_TCP)),
+        tcp_fin=_int(attrs.get(CMD_ATTR_TIMEOUT_TCP_FIN)),
+        udp=_int(attrs.get(CMD_ATTR_TIMEOUT_UDP)),
+    )
