@@ -41,7 +41,12 @@ def ten_thousand_changes() -> tuple[list[IpvsChange], dict[int, int]]:
     # that does not exist, a scheduler the kernel lacks, a duplicate real server.
     invalid = {
         2500: (IpvsChange(Op.ADD_SERVICE, service(3)), errno.EEXIST),
-        5000: (IpvsChange(Op.ADD_REAL, service(99999), real(1)), errno.ESRCH),
+        5000: (
+            IpvsChange(
+                Op.ADD_REAL, VirtualServer(ServiceKey(AF_INET, 6, "10.98.0.1", 80)), real(1)
+            ),
+            errno.ESRCH,
+        ),
         7500: (
             IpvsChange(
                 Op.ADD_SERVICE,

@@ -142,15 +142,17 @@ def test_real_server_attributes_round_trip(kernel: IpvsKernel) -> None:
     )
 
 
-def test_local_forwarding_is_what_the_kernel_picks_for_a_local_address(kernel: IpvsKernel) -> None:
-    # The kernel turns any method into LOCAL for an address of this host
-    # (ip_vs_new_dest: IP_VS_CONN_F_LOCALNODE when inet_addr_type is RTN_LOCAL).
+def test_local_forwarding_round_trips_and_ipvsadm_names_it(kernel: IpvsKernel) -> None:
+    # Kernels since 4.x keep the method they are given, also for a local
+    # address (older ones forced LOCALNODE there); ipvsadm has no option for it.
     service = VirtualServer(ServiceKey(AF_INET, TCP, "10.96.0.10", 80))
-    add(kernel, service, RealServer("127.0.0.1", 80, forward=ForwardMethod.MASQ))
+    add(kernel, service, RealServer("127.0.0.1", 80, forward=ForwardMethod.LOCAL))
     entry = kernel.service(service.key)
     assert entry is not None
     assert entry.real_servers[0].server.forward == ForwardMethod.LOCAL
-    assert "Local" in ipvsadm("-Ln")
+    assert any(
+        line.split()[1:3] == ["127.0.0.1:80", "Local"] for line in ipvsadm("-Ln").splitlines()
+    )
 
 
 def test_ipv6_real_servers_and_ipv4_in_ipv6_tunnel_round_trip(kernel: IpvsKernel) -> None:

@@ -28,9 +28,11 @@ SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
 
 NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
+# A command that succeeds without a reply (flush, set) sends nothing unless
+# asked for an ack; with one, every request ends in a known message.
+REQUEST_ACKED = NLM_F_REQUEST | NLM_F_ACK
 NLMSG_ERROR = 0x2
 NLMSG_DONE = 0x3
 NLA_F_NESTED = 0x8000
@@ -141,7 +143,7 @@ class GenericNetlink:
     def _resolve_family(self, name: str) -> int:
         request = attr(CTRL_ATTR_FAMILY_NAME, name.encode() + b"\0")
         try:
-            replies = self._call(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, request, NLM_F_REQUEST)
+            replies = self._call(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, request, REQUEST_ACKED)
         except KernelError as e:
             raise KernelUnavailable(e.errno, f"generic netlink family {name} not found") from e
         for payload in replies:
@@ -166,11 +168,11 @@ class GenericNetlink:
         return list(self._replies(seq))
 
     def _replies(self, seq: int) -> Iterator[memoryview]:
-        """Payloads (genl header onwards) answering `seq`, until DONE or an ack."""
+        """Payloads (genl header onwards) answering `seq`, up to its DONE or ack."""
         while True:
-            for msg_type, flags, msg_seq, payload in self._receive():
+            for msg_type, _, msg_seq, payload in self._receive():
                 if msg_seq != seq:
-                    continue
+                    continue  # a late answer to an earlier, abandoned request
                 if msg_type == NLMSG_DONE:
                     return
                 if msg_type == NLMSG_ERROR:
@@ -179,8 +181,6 @@ class GenericNetlink:
                         raise KernelError(code, "netlink request failed")
                     return
                 yield payload
-                if not flags & NLM_F_MULTI:
-                    return
 
     def _receive(self) -> Iterator[tuple[int, int, int, memoryview]]:
         try:
@@ -197,7 +197,7 @@ class GenericNetlink:
 
     def request(self, req: Request) -> list[memoryview]:
         """One request, its replies (genl payloads); raises KernelError on failure."""
-        return self._call(self.family_id, req.cmd, self._version, req.attrs, NLM_F_REQUEST)
+        return self._call(self.family_id, req.cmd, self._version, req.attrs, REQUEST_ACKED)
 
     def dump(self, req: Request) -> list[memoryview]:
         """A dump request: every reply message's genl payload."""
