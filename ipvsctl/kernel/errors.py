@@ -15,7 +15,11 @@ class KernelError(Exception):
 
 
 class KernelUnavailable(KernelError):
-    """IPVS cannot be used here at all (no module, no permission)."""
+    """IPVS cannot be used here at all (no module, no permission): `message` says which."""
+
+    def __init__(self, errno_: int, message: str) -> None:
+        self.errno = errno_
+        Exception.__init__(self, message)
 
 
 # The kernel's errno for IPVS requests, in the words ipvsadm uses (libipvs's
