@@ -1,0 +1,25 @@
+"""The kernel lab: a kernel with IPVS for the integration tests.
+
+The host's kernel when it has IPVS and we may configure it; otherwise a
+User-Mode Linux kernel from Debian sid, provisioned once into a cache and
+booted as an ordinary process with the host's / as its root file system.
+
+    ensure_lab()          provision (once) and describe the UML kernel
+    host_has_ipvs()       whether the host kernel can serve instead
+    run_in_kernel(argv)   run a command in whichever kernel applies
+"""
+
+from .errors import LabError
+from .host_kernel import host_has_ipvs
+from .provision import Lab, ensure_lab
+from .runner import LAB_FAILED, choose_target, run_in_kernel
+
+__all__ = [
+    "LAB_FAILED",
+    "Lab",
+    "LabError",
+    "choose_target",
+    "ensure_lab",
+    "host_has_ipvs",
+    "run_in_kernel",
+]
