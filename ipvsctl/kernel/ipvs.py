@@ -72,13 +72,13 @@ class IpvsKernel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, req: Request, what: str) -> list[memoryview]:
+    def _request(self, req: Request, what: str) -> list[bytes]:
         try:
             return self._nl.request(req)
         except KernelError as e:
             raise _explain(e, what) from e
 
-    def _dump(self, req: Request, what: str) -> list[memoryview]:
+    def _dump(self, req: Request, what: str) -> list[bytes]:
         try:
             return self._nl.dump(req)
         except KernelError as e:

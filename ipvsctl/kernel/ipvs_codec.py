@@ -209,38 +209,49 @@ def timeouts_attrs(timeouts: Timeouts) -> bytes:
 # --- replies ----------------------------------------------------------------
 
 
-def _int(payload: memoryview | None, default: int = 0) -> int:
+def _int(payload: bytes | None, default: int = 0) -> int:
     """An unsigned attribute of any width the kernel used (u8..u64, host order)."""
     if payload is None:
         return default
     return int.from_bytes(payload, sys.byteorder)
 
 
-def _big(payload: memoryview | None) -> int:
+def _big(payload: bytes | None) -> int:
     return 0 if payload is None else int.from_bytes(payload, "big")
 
 
-def _text_of(payload: memoryview | None) -> str:
+def _text_of(payload: bytes | None) -> str:
     return "" if payload is None else bytes(payload).split(b"\0", 1)[0].decode()
 
 
-def _address_of(family: int, payload: memoryview) -> str:
+def _address_of(family: int, payload: bytes) -> str:
     size = 4 if family == AF_INET else 16
     return socket.inet_ntop(family, bytes(payload[:size]))
 
 
-def decode_stats(attrs: Mapping[int, memoryview], stats_attr: int, stats64_attr: int) -> Stats:
+# The kernel writes a stats block as the ten counters in order, each a 4-byte
+# header and a u64 (STATS64), with no padding on x86-64: one unpack reads it.
+_STATS64_BLOCK = struct.Struct("=" + "HHQ" * len(STATS_FIELDS))
+_STATS64_LENGTHS = (12,) * len(STATS_FIELDS)
+_STATS64_KINDS = tuple(range(1, len(STATS_FIELDS) + 1))
+
+
+def decode_stats(attrs: Mapping[int, bytes], stats_attr: int, stats64_attr: int) -> Stats:
     # STATS64 (kernel >= 4.1) carries the same counters without 32-bit wrap.
     payload = attrs.get(stats64_attr)
+    if payload is not None and len(payload) == _STATS64_BLOCK.size:
+        fields = _STATS64_BLOCK.unpack(payload)
+        if fields[0::3] == _STATS64_LENGTHS and fields[1::3] == _STATS64_KINDS:
+            return Stats(*fields[2::3])
     if payload is None:
         payload = attrs.get(stats_attr)
     if payload is None:
         return Stats()
     found = parse_attrs(payload)
-    return Stats(**{name: _int(found.get(i + 1)) for i, name in enumerate(STATS_FIELDS)})
+    return Stats(*(_int(found.get(kind)) for kind in _STATS64_KINDS))
 
 
-def decode_service(message: memoryview) -> tuple[VirtualServer, Stats]:
+def decode_service(message: bytes) -> tuple[VirtualServer, Stats]:
     """A GET_SERVICE reply (genl payload) -> the service and its counters."""
     outer = parse_attrs(message, 4)
     attrs = parse_attrs(outer[CMD_ATTR_SERVICE])
@@ -274,7 +285,12 @@ def decode_service(message: memoryview) -> tuple[VirtualServer, Stats]:
     return service, decode_stats(attrs, SVC_STATS, SVC_STATS64)
 
 
-def decode_dest(message: memoryview, service_family: int) -> RealServerEntry:
+# Enum lookups by value, without EnumMeta.__call__ on the hot path.
+_FORWARD_METHODS = {int(m): m for m in ForwardMethod}
+_TUNNEL_TYPES = {int(t): t for t in TunnelType}
+
+
+def decode_dest(message: bytes, service_family: int) -> RealServerEntry:
     """A GET_DEST reply (genl payload) -> the real server with its counters."""
     outer = parse_attrs(message, 4)
     attrs = parse_attrs(outer[CMD_ATTR_DEST])
@@ -283,11 +299,11 @@ def decode_dest(message: memoryview, service_family: int) -> RealServerEntry:
         address=_address_of(own, attrs[DEST_ADDR]),
         port=_big(attrs.get(DEST_PORT)),
         family=0 if own == service_family else own,
-        forward=ForwardMethod(_int(attrs.get(DEST_FWD_METHOD)) & FWD_MASK),
+        forward=_FORWARD_METHODS[_int(attrs.get(DEST_FWD_METHOD)) & FWD_MASK],
         weight=_int(attrs.get(DEST_WEIGHT)),
         upper_threshold=_int(attrs.get(DEST_U_THRESH)),
         lower_threshold=_int(attrs.get(DEST_L_THRESH)),
-        tunnel_type=TunnelType(_int(attrs.get(DEST_TUN_TYPE))),
+        tunnel_type=_TUNNEL_TYPES[_int(attrs.get(DEST_TUN_TYPE))],
         tunnel_port=_big(attrs.get(DEST_TUN_PORT)),
         tunnel_flags=_int(attrs.get(DEST_TUN_FLAGS)),
     )
@@ -300,14 +316,14 @@ def decode_dest(message: memoryview, service_family: int) -> RealServerEntry:
     )
 
 
-def decode_info(message: memoryview) -> KernelInfo:
+def decode_info(message: bytes) -> KernelInfo:
     attrs = parse_attrs(message, 4)
     return KernelInfo(
         version=_int(attrs.get(INFO_VERSION)), conn_tab_size=_int(attrs.get(INFO_CONN_TAB_SIZE))
     )
 
 
-def decode_timeouts(message: memoryview) -> Timeouts:
+def decode_timeouts(message: bytes) -> Timeouts:
     attrs = parse_attrs(message, 4)
     return Timeouts(
         tcp=_int(attrs.get(CMD_ATTR_TIMEOUT_TCP)),
