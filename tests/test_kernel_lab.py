@@ -437,9 +437,22 @@ def test_cache_dir_follows_the_override_then_xdg_then_home() -> None:
     assert locations.lab_cache_dir({}).parts[-3:] == (".cache", "ipvsctl", "kernel-lab")
 
 
-def test_tmp_and_run_are_hidden_in_the_guest() -> None:
-    assert locations.hidden_in_guest(Path("/tmp/x"))
+def test_run_is_hidden_in_the_guest_and_tmp_is_bound_back() -> None:
+    assert locations.hidden_in_guest(Path("/run/x"))
+    assert not locations.hidden_in_guest(Path("/tmp/x"))
     assert not locations.hidden_in_guest(Path("/var/tmp"))
+    assert locations.host_tmp_dir(Path("/tmp/ci-clone/.venv/bin")) == Path("/tmp/ci-clone")
+    assert locations.host_tmp_dir(Path("/var/tmp/x")) is None
+    assert locations.host_tmp_dir(Path("/tmp")) is None
+
+
+def test_init_binds_host_tmp_dirs_back_over_the_guest_tmpfs() -> None:
+    from integration.kernel_lab.init_script import _private_tmp
+
+    assert _private_tmp(()) == ["mount -t tmpfs tmpfs /tmp"]
+    lines = _private_tmp((Path("/tmp/ci-clone"),))
+    assert lines.index("mount --bind /tmp /run/host-tmp") < lines.index("mount -t tmpfs tmpfs /tmp")
+    assert lines[-1] == "mount --bind /run/host-tmp/ci-clone /tmp/ci-clone"
 
 
 def test_scratch_dirs_are_removed_and_abandoned_ones_swept(

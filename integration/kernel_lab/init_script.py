@@ -24,6 +24,9 @@ class GuestRun:
     kernel_version: str
     output: Path
     status: Path
+    # Host directories under /tmp the run needs (a checkout there, say): bound
+    # back over the guest's own /tmp at the same paths.
+    host_tmp_dirs: tuple[Path, ...] = ()
 
 
 def render_init_script(run: GuestRun) -> str:
@@ -69,13 +72,25 @@ _FINISH = """finish() {
 }"""
 
 
+def _private_tmp(keep: tuple[Path, ...]) -> list[str]:
+    """A tmpfs on /tmp, with the host directories in `keep` bound back into it."""
+    if not keep:
+        return ["mount -t tmpfs tmpfs /tmp"]
+    q = shlex.quote
+    lines = ["mkdir /run/host-tmp", "mount --bind /tmp /run/host-tmp", "mount -t tmpfs tmpfs /tmp"]
+    for path in keep:
+        inside = Path("/run/host-tmp") / path.relative_to("/tmp")
+        lines += [f"mkdir -p {q(str(path))}", f"mount --bind {q(str(inside))} {q(str(path))}"]
+    return lines
+
+
 def _prepare_kernel(run: GuestRun) -> list[str]:
     q = shlex.quote
     lines = [
         "mount -t proc proc /proc",
         "mount -t sysfs sysfs /sys",
         "mount -t tmpfs tmpfs /run",
-        "mount -t tmpfs tmpfs /tmp",
+        *_private_tmp(run.host_tmp_dirs),
         # modprobe (and the kernel's own module requests) only look in
         # /lib/modules; a tmpfs there keeps the host's modules out of sight.
         "[ -d /lib/modules ] || mkdir -p /lib/modules",

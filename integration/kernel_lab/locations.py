@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CACHE_ENV = "IPVSCTL_LAB_CACHE"
-# Paths the guest covers with its own tmpfs: the host's files there are invisible inside.
-GUEST_PRIVATE_DIRS = (Path("/tmp"), Path("/run"))
+# Paths the guest covers with its own tmpfs: the host's files there are invisible
+# inside, except directories under /tmp that a run binds back (init_script).
+GUEST_PRIVATE_DIRS = (Path("/run"),)
 KEEP_ENV = "IPVSCTL_LAB_KEEP"
 IN_USE = ".in-use"
 KEPT = ".kept"
@@ -34,8 +35,16 @@ def lab_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base).absolute() / "ipvsctl" / "kernel-lab"
 
 
+def host_tmp_dir(path: Path) -> Path | None:
+    """The top-level directory under /tmp holding `path`, or None when it is elsewhere."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to("/tmp") or resolved == Path("/tmp"):
+        return None
+    return Path("/tmp", resolved.relative_to("/tmp").parts[0])
+
+
 def hidden_in_guest(path: Path) -> bool:
-    """True when the guest cannot see this host path (it is under /tmp or /run)."""
+    """True when the guest cannot see this host path (it is under /run)."""
     resolved = path.resolve()
     return any(resolved.is_relative_to(private) for private in GUEST_PRIVATE_DIRS)
 

@@ -14,7 +14,7 @@ from .errors import LabError
 from .guest_env import guest_environment
 from .host_kernel import host_has_ipvs, run_on_host
 from .init_script import GuestRun, render_init_script
-from .locations import CACHE_ENV, hidden_in_guest, scratch_dir
+from .locations import CACHE_ENV, hidden_in_guest, host_tmp_dir, scratch_dir
 from .modules import modules_to_load, persistence_engines
 from .provision import Lab, ensure_lab
 
@@ -83,9 +83,15 @@ def run_in_uml(
     timeout: float,
 ) -> int:
     with scratch_dir("run-") as run_dir:
-        for path, what in ((cwd, "the directory"), (run_dir, f"the lab cache ({CACHE_ENV})")):
+        needed = (
+            (cwd, "the directory"),
+            (run_dir, f"the lab cache ({CACHE_ENV})"),
+            (Path(sys.prefix), "the Python environment"),
+        )
+        for path, what in needed:
             if hidden_in_guest(path):
-                raise LabError(f"{what} {path} is under /tmp or /run, which the guest cannot see")
+                raise LabError(f"{what} {path} is under /run, which the guest cannot see")
+        tmp_dirs = {host_tmp_dir(path) for path, _ in needed}
         modules = modules_to_load(persistence_engines(lab.modules_dir)) if load_modules else ()
         env = guest_environment(os.environ, {**_guest_markers(), **env_extra})
         run = GuestRun(
@@ -97,6 +103,7 @@ def run_in_uml(
             kernel_version=lab.kernel_version,
             output=run_dir / "output",
             status=run_dir / "status",
+            host_tmp_dirs=tuple(sorted(d for d in tmp_dirs if d is not None)),
         )
         init = run_dir / "init"
         init.write_text(render_init_script(run))
