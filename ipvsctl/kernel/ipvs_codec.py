@@ -169,23 +169,25 @@ def service_full(service: VirtualServer) -> bytes:
     return nested(CMD_ATTR_SERVICE, *attrs)
 
 
-def dest_key(family: int, server: RealServer) -> bytes:
+def _dest_key_attrs(family: int, server: RealServer) -> list[bytes]:
     own = server.family or family
-    return nested(
-        CMD_ATTR_DEST,
+    return [
         attr(DEST_ADDR, _address(own, server.address)),
         _be16(DEST_PORT, server.port),
         _u16(DEST_ADDR_FAMILY, own),
-    )
+    ]
+
+
+def dest_key(family: int, server: RealServer) -> bytes:
+    """IPVS_CMD_ATTR_DEST naming a real server of a service in `family`, for deletes."""
+    return nested(CMD_ATTR_DEST, *_dest_key_attrs(family, server))
 
 
 def dest_full(family: int, server: RealServer) -> bytes:
-    own = server.family or family
+    """IPVS_CMD_ATTR_DEST with every attribute, for NEW/SET_DEST."""
     return nested(
         CMD_ATTR_DEST,
-        attr(DEST_ADDR, _address(own, server.address)),
-        _be16(DEST_PORT, server.port),
-        _u16(DEST_ADDR_FAMILY, own),
+        *_dest_key_attrs(family, server),
         _u32(DEST_FWD_METHOD, int(server.forward)),
         _u32(DEST_WEIGHT, server.weight),
         _u32(DEST_U_THRESH, server.upper_threshold),
