@@ -88,6 +88,9 @@ def main() -> int:
 
     # ipvsctl show as a user runs it: a whole process, interpreter start included.
     show_cmd = [sys.executable, "-m", "ipvsctl", "show"]
+    listing = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True, check=True)
+    shown = subprocess.run(show_cmd, capture_output=True, text=True, check=True)
+    assert shown.stdout == listing.stdout, "ipvsctl show differs from ipvsadm -Ln"
     ipvsadm_times, show_times = [], []
     for _ in range(args.show_runs):
         ipvsadm_times.append(timed(lambda: run_quiet(["ipvsadm", "-Ln"])))
