@@ -5,21 +5,10 @@ from __future__ import annotations
 import errno
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
-
-
-@pytest.fixture
-def kernel() -> Iterator[IpvsKernel]:
-    with IpvsKernel() as k:
-        k.flush()
-        yield k
-        k.flush()
 
 
 def service(i: int) -> VirtualServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,14 +24,6 @@ from ipvsctl.model import (
 )
 
 TCP, UDP, SCTP = int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP)
-
-
-@pytest.fixture
-def kernel() -> Iterator[IpvsKernel]:
-    with IpvsKernel() as k:
-        k.flush()
-        yield k
-        k.flush()
 
 
 def ipvsadm(*args: str) -> str:

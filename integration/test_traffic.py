@@ -19,6 +19,9 @@ from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
 
+# Every test here sends traffic through the namespaces.
+pytestmark = pytest.mark.usefixtures("network")
+
 VIP, PORT, BACKEND_PORT = "10.96.0.10", 80, 8080
 BACKENDS = ("be1", "be2", "be3")
 CLIENT_NS, CLIENT_ADDR = "client", "10.250.0.2"
@@ -98,14 +101,6 @@ def network() -> Iterator[None]:
         for name in (*BACKENDS, CLIENT_NS):
             subprocess.run(["ip", "netns", "del", name], check=False)
         subprocess.run(["ip", "link", "del", "kube-ipvs0"], check=False)
-
-
-@pytest.fixture
-def kernel(network: None) -> Iterator[IpvsKernel]:
-    with IpvsKernel() as k:
-        k.flush()
-        yield k
-        k.flush()
 
 
 def program(kernel: IpvsKernel, scheduler: str, weights: tuple[int, ...]) -> None:
