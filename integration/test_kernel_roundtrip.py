@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ipvsctl.changes import IpvsChange, Op
-from ipvsctl.kernel import IpvsKernel, KernelError
+from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -246,8 +246,8 @@ def test_real_servers_of_a_missing_service_are_none(kernel: IpvsKernel) -> None:
     assert kernel.real_servers(ServiceKey(AF_INET, TCP, "10.9.9.9", 9)) == ()
 
 
-def test_deleting_a_missing_service_is_a_kernel_error(kernel: IpvsKernel) -> None:
+def test_deleting_a_missing_service_is_refused_with_esrch(kernel: IpvsKernel) -> None:
     missing = VirtualServer(ServiceKey(AF_INET, TCP, "10.9.9.9", 9))
     [failure] = kernel.apply([IpvsChange(Op.DELETE_SERVICE, missing)])
+    assert failure.change.service == missing
     assert failure.errno == errno.ESRCH
-    assert isinstance(KernelError(failure.errno, "x"), Exception)
