@@ -22,8 +22,8 @@ class KernelUnavailable(KernelError):
         Exception.__init__(self, message)
 
 
-# The kernel's errno for IPVS requests, in the words ipvsadm uses (libipvs's
-# ipvs_strerror table) so messages read the same in both tools.
+# What the kernel means by each errno when it answers an IPVS request: the
+# generic strerror text ("No such process" for ESRCH) would mislead.
 _IPVS_ERRNO_TEXT = {
     errno.EEXIST: "already exists",
     errno.ESRCH: "no such service",
