@@ -18,9 +18,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
+from ipvsctl.model.changes import IpvsChange, Op
 
 
 def table(services: int, reals: int) -> list[tuple[VirtualServer, list[RealServer]]]:

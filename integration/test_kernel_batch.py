@@ -6,9 +6,9 @@ import errno
 import subprocess
 import sys
 
-from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
+from ipvsctl.model.changes import IpvsChange, Op
 
 
 def service(i: int) -> VirtualServer:

@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 
-from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import (
     AF_INET,
@@ -22,6 +21,7 @@ from ipvsctl.model import (
     TunnelType,
     VirtualServer,
 )
+from ipvsctl.model.changes import IpvsChange, Op
 
 TCP, UDP, SCTP = int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP)
 

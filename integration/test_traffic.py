@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipvsctl.changes import IpvsChange, Op
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.model import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
+from ipvsctl.model.changes import IpvsChange, Op
 
 # Every test here sends traffic through the namespaces.
 pytestmark = pytest.mark.usefixtures("network")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 from collections.abc import Sequence
 
-from ipvsctl.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.kernel import ipvs_codec as codec
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable, describe_errno
 from ipvsctl.kernel.netlink import GenericNetlink, Request
@@ -21,6 +20,7 @@ from ipvsctl.model import (
     Timeouts,
     VirtualServerEntry,
 )
+from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 
 _COMMAND = {
     Op.ADD_SERVICE: codec.CMD_NEW_SERVICE,

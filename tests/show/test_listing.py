@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from ipvsctl.listing import ListingOptions, render_listing, render_service_listing, render_timeouts
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -27,6 +26,12 @@ from ipvsctl.model import (
     TunnelType,
     VirtualServer,
     VirtualServerEntry,
+)
+from ipvsctl.show.listing import (
+    ListingOptions,
+    render_listing,
+    render_service_listing,
+    render_timeouts,
 )
 
 INFO = KernelInfo(version=0x010201, conn_tab_size=4096)

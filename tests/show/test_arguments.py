@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
-from ipvsctl.service_address import IpvsadmUsageError
-from ipvsctl.show_arguments import parse_show_arguments
+from ipvsctl.show.arguments import parse_show_arguments
+from ipvsctl.show.service_address import IpvsadmUsageError
 
 TCP_80 = ServiceKey(AF_INET, int(Protocol.TCP), "10.0.0.1", 80)
 

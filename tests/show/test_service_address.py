@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
-from ipvsctl.service_address import (
+from ipvsctl.show.service_address import (
     ILLEGAL_SERVICE,
     IPV6_BEFORE_FWMARK,
     IpvsadmUsageError,

@@ -10,9 +10,9 @@ def main() -> None:
     # needs nothing of click, whose import alone costs ~0.1 s in the kernel
     # lab: a tenth of what ipvsadm -Ln takes for a 22,000-object table.
     if sys.argv[1:2] == ["show"]:
-        from ipvsctl.show_command import show_main
+        from ipvsctl.cli.show import show_main
 
         sys.exit(show_main(sys.argv[2:]))
-    from ipvsctl.commands import cli
+    from ipvsctl.cli.commands import cli
 
     cli()

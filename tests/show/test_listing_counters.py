@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipvsctl.listing import ListingOptions, format_largenum, render_listing
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -26,6 +25,7 @@ from ipvsctl.model import (
     VirtualServer,
     VirtualServerEntry,
 )
+from ipvsctl.show.listing import ListingOptions, format_largenum, render_listing
 
 HEADER = "IP Virtual Server version 1.2.1 (size=4096)\n"
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ipvsctl.listing_address import format_address_port
-from ipvsctl.listing_order import ipvsadm_order
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -30,6 +28,8 @@ from ipvsctl.model import (
     TunnelType,
     VirtualServerEntry,
 )
+from ipvsctl.show.listing_address import format_address_port
+from ipvsctl.show.listing_order import ipvsadm_order
 
 __all__ = [
     "NO_SUCH_SERVICE",

@@ -8,8 +8,6 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipvsctl.listing import ListingOptions
-from ipvsctl.listing_json import render_json, render_timeouts_json
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -28,6 +26,8 @@ from ipvsctl.model import (
     VirtualServer,
     VirtualServerEntry,
 )
+from ipvsctl.show.listing import ListingOptions
+from ipvsctl.show.listing_json import render_json, render_timeouts_json
 
 INFO = KernelInfo(version=0x010201, conn_tab_size=4096)
 STAT_NAMES = [

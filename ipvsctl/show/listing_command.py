@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
-from ipvsctl.listing import (
+from ipvsctl.model import KernelTable, ServiceKey, Timeouts, VirtualServerEntry
+from ipvsctl.show.listing import (
     NO_SUCH_SERVICE,
     ListingOptions,
     render_listing,
     render_service_listing,
     render_timeouts,
 )
-from ipvsctl.listing_json import render_json, render_timeouts_json
-from ipvsctl.model import KernelTable, ServiceKey, Timeouts, VirtualServerEntry
-from ipvsctl.service_address import LIST_OPTIONS_CONFLICT, IpvsadmUsageError, conflict_message
+from ipvsctl.show.listing_json import render_json, render_timeouts_json
+from ipvsctl.show.service_address import LIST_OPTIONS_CONFLICT, IpvsadmUsageError, conflict_message
 
 __all__ = [
     "ShowOutcome",

@@ -25,9 +25,6 @@ import ipaddress
 import json
 from typing import Any
 
-from ipvsctl.listing import ListingOptions
-from ipvsctl.listing_address import format_address
-from ipvsctl.listing_order import ipvsadm_order
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -41,6 +38,9 @@ from ipvsctl.model import (
     TunnelType,
     VirtualServerEntry,
 )
+from ipvsctl.show.listing import ListingOptions
+from ipvsctl.show.listing_address import format_address
+from ipvsctl.show.listing_order import ipvsadm_order
 
 __all__ = ["render_json", "render_timeouts_json", "table_document"]
 

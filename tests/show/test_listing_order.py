@@ -8,8 +8,6 @@ from ipaddress import IPv4Address, IPv6Address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipvsctl.listing_address import address_words, format_address, format_address_port
-from ipvsctl.listing_order import compare_real_servers, compare_services, glibc_qsort, ipvsadm_order
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -18,6 +16,13 @@ from ipvsctl.model import (
     ServiceKey,
     VirtualServer,
     VirtualServerEntry,
+)
+from ipvsctl.show.listing_address import address_words, format_address, format_address_port
+from ipvsctl.show.listing_order import (
+    compare_real_servers,
+    compare_services,
+    glibc_qsort,
+    ipvsadm_order,
 )
 
 

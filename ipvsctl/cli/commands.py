@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from ipvsctl import __version__
-from ipvsctl.show_arguments import USAGE
+from ipvsctl.show.arguments import USAGE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +25,6 @@ def cli() -> None:
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def show(args: Sequence[str]) -> None:
-    from ipvsctl.show_command import show_main
+    from ipvsctl.cli.show import show_main
 
     sys.exit(show_main(args))

@@ -12,8 +12,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-from ipvsctl.listing_address import format_address
 from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
+from ipvsctl.show.listing_address import format_address
 
 __all__ = [
     "ILLEGAL_SERVICE",

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ipvsctl.listing_address import address_words
 from ipvsctl.model import AF_INET6, RealServerEntry, VirtualServerEntry
+from ipvsctl.show.listing_address import address_words
 
 __all__ = ["compare_real_servers", "compare_services", "glibc_qsort", "ipvsadm_order"]
 

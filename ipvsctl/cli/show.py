@@ -7,16 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from ipvsctl.kernel import IpvsKernel, KernelError
-from ipvsctl.listing_command import (
+from ipvsctl.model import KernelTable
+from ipvsctl.show.arguments import USAGE, parse_show_arguments
+from ipvsctl.show.listing_command import (
     ShowOutcome,
     ShowRequest,
     check_show_request,
     run_show,
     usage_failure,
 )
-from ipvsctl.model import KernelTable
-from ipvsctl.service_address import IpvsadmUsageError
-from ipvsctl.show_arguments import USAGE, parse_show_arguments
+from ipvsctl.show.service_address import IpvsadmUsageError
 
 # Exit status for "the kernel cannot be used" (no IPVS, no permission).
 EXIT_KERNEL = 2

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ipvsctl.listing import ListingOptions
-from ipvsctl.listing_command import ShowRequest
 from ipvsctl.model import Protocol, ServiceKey
-from ipvsctl.service_address import (
+from ipvsctl.show.listing import ListingOptions
+from ipvsctl.show.listing_command import ShowRequest
+from ipvsctl.show.service_address import (
     IPV6_BEFORE_FWMARK,
     HostResolver,
     IpvsadmUsageError,

@@ -6,15 +6,6 @@ import json
 
 import pytest
 
-from ipvsctl.listing import ListingOptions
-from ipvsctl.listing_command import (
-    ShowOutcome,
-    ShowRequest,
-    check_show_request,
-    run_show,
-    select_service,
-    usage_failure,
-)
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -28,7 +19,16 @@ from ipvsctl.model import (
     VirtualServer,
     VirtualServerEntry,
 )
-from ipvsctl.service_address import IpvsadmUsageError, parse_service_address
+from ipvsctl.show.listing import ListingOptions
+from ipvsctl.show.listing_command import (
+    ShowOutcome,
+    ShowRequest,
+    check_show_request,
+    run_show,
+    select_service,
+    usage_failure,
+)
+from ipvsctl.show.service_address import IpvsadmUsageError, parse_service_address
 
 KEY = ServiceKey(AF_INET, Protocol.TCP, "10.0.0.1", 80)
 TABLE = KernelTable(

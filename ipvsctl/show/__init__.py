@@ -1,0 +1,1 @@
+"""`ipvsctl show`: ipvsadm's listing, order and argument rules as pure functions."""

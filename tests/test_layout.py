@@ -1,0 +1,109 @@
+"""The package's rooms import only downwards, and pure rooms do no I/O.
+
+    sources -> translate -> plan -> kernel / links      (show reads the kernel side)
+
+A pure room (model, translate, plan, show) may import only the model and
+itself, and none of the libraries that reach outside the process. Each I/O
+library has one home. An import that breaks this fails here, naming the file.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ipvsctl"
+
+# room -> the ipvsctl rooms it may import (itself always allowed)
+ALLOWED: dict[str, frozenset[str]] = {
+    "model": frozenset(),
+    "translate": frozenset({"model"}),
+    "plan": frozenset({"model"}),
+    "show": frozenset({"model"}),
+    "kernel": frozenset({"model"}),
+    "links": frozenset({"model"}),
+    "netfilter": frozenset({"model"}),
+    "sources": frozenset({"model"}),
+    "agent": frozenset({"model", "sources", "translate", "plan", "kernel", "links", "netfilter"}),
+    "cli": frozenset(
+        {"model", "sources", "translate", "plan", "show", "kernel", "links", "netfilter", "agent"}
+    ),
+}
+PURE_ROOMS = frozenset({"model", "translate", "plan", "show"})
+
+# Libraries that reach outside the process, and the only rooms that may import them.
+IO_LIBRARIES: dict[str, frozenset[str]] = {
+    "pyroute2": frozenset({"links"}),
+    "kubernetes": frozenset({"sources"}),
+    "yaml": frozenset({"sources"}),
+    "click": frozenset({"cli"}),
+    "prometheus_client": frozenset({"agent"}),
+    "subprocess": frozenset({"netfilter", "links"}),
+    "urllib": frozenset({"sources"}),
+    "http": frozenset({"agent"}),
+}
+# Top-level modules of the package that belong to no room.
+ROOTLESS = frozenset({"__init__", "__main__"})
+
+
+def _room_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_lives_in_a_known_room() -> None:
+    unknown = [
+        str(p.relative_to(PACKAGE))
+        for p in _modules()
+        if _room_of(p) not in ALLOWED and _room_of(p) not in ROOTLESS
+    ]
+    assert unknown == []
+
+
+def violations(room: str, imports: list[str]) -> list[str]:
+    """The imports of a module in `room` that break the layering."""
+    wrong = []
+    for name in imports:
+        parts = name.split(".")
+        if parts[0] == "ipvsctl" and len(parts) > 1:
+            if parts[1] != room and parts[1] not in ALLOWED[room]:
+                wrong.append(name)
+        elif parts[0] in IO_LIBRARIES and room not in IO_LIBRARIES[parts[0]]:
+            wrong.append(name)
+    return wrong
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_only_down(path: Path) -> None:
+    room = _room_of(path)
+    if room not in ROOTLESS:
+        assert violations(room, _imports(path)) == [], f"{path.relative_to(PACKAGE)}"
+
+
+def test_pure_rooms_have_no_io_library_home() -> None:
+    for library, homes in IO_LIBRARIES.items():
+        assert not homes & PURE_ROOMS, library
+
+
+def test_a_planner_importing_the_kernel_or_pyroute2_is_caught(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ipvsctl.kernel import IpvsKernel\nimport pyroute2.iproute\nimport json\n")
+    assert violations("plan", _imports(bad)) == ["ipvsctl.kernel", "pyroute2.iproute"]
+    assert violations("cli", _imports(bad)) == ["pyroute2.iproute"]
