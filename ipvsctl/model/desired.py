@@ -1,0 +1,46 @@
+"""What translate produces and the planner compares with the kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipvsctl.model.inputs import ObjectError
+from ipvsctl.model.ipvs import RealServer, ServiceKey, VirtualServer
+
+
+@dataclass(frozen=True)
+class DesiredVirtualServer:
+    """One virtual server as the Services want it.
+
+    `real_servers` are unique by key and sorted by it. `owner` is the
+    Service's "namespace/name". `bound` is True when the address must be on
+    the dummy interface (every service IP except node addresses: NodePorts).
+    """
+
+    service: VirtualServer
+    real_servers: tuple[RealServer, ...]
+    owner: str
+    bound: bool = True
+
+    @property
+    def key(self) -> ServiceKey:
+        return self.service.key
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """What translation needs to know about this node and the command line."""
+
+    node_name: str = ""
+    node_addresses: tuple[str, ...] = ()  # NodePort addresses (already CIDR-filtered)
+    scheduler: str = "rr"  # --scheduler: used when a Service has no annotation
+    schedulers: frozenset[str] = frozenset()  # what the kernel offers; empty: do not check
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Every virtual server the Services imply, and the addresses to bind."""
+
+    virtual_servers: tuple[DesiredVirtualServer, ...] = ()
+    addresses: frozenset[str] = frozenset()
+    errors: tuple[ObjectError, ...] = ()

@@ -1,0 +1,131 @@
+"""Kubernetes objects as the engine reads them: Services and EndpointSlices
+reduced to what the IPVS table and the netfilter table need.
+
+Sources (manifest files, the API watch) produce these; translate consumes
+them. They hold plain values only (never client model objects), addresses
+already canonical (`canonical_address`), so the agent can keep 10,000 of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The annotations translate reads; sources keep only these.
+SCHEDULER_ANNOTATION = "ipvsctl.io/scheduler"
+SCHEDULER_FLAGS_ANNOTATION = "ipvsctl.io/scheduler-flags"
+FORWARDING_ANNOTATION = "ipvsctl.io/forwarding-method"
+OUR_ANNOTATIONS = (SCHEDULER_ANNOTATION, SCHEDULER_FLAGS_ANNOTATION, FORWARDING_ANNOTATION)
+# kube-proxy leaves a Service with this label to the proxy it names.
+SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+DEFAULT_AFFINITY_TIMEOUT = 10800
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """Which Kubernetes object a value or an error is about."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """One problem with one field of one object: the line a user sees."""
+
+    ref: ObjectRef
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    protocol: int  # model.Protocol value
+    port: int
+    node_port: int = 0  # 0: none
+
+
+@dataclass(frozen=True)
+class Service:
+    """A v1 Service. `cluster_ips` is empty for headless and ExternalName Services."""
+
+    namespace: str
+    name: str
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    cluster_ips: tuple[str, ...] = ()
+    external_ips: tuple[str, ...] = ()
+    load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    ports: tuple[ServicePort, ...] = ()
+    affinity_timeout: int = 0  # sessionAffinity ClientIP: seconds; 0: no affinity
+    internal_traffic_local: bool = False
+    external_traffic_local: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()  # OUR_ANNOTATIONS only, sorted
+    proxy_name: str = ""  # SERVICE_PROXY_NAME_LABEL
+    load_balancer_source_ranges: tuple[str, ...] = ()
+    health_check_node_port: int = 0
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef("Service", self.namespace, self.name)
+
+    def annotation(self, key: str) -> str | None:
+        for name, value in self.annotations:
+            if name == key:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    name: str
+    protocol: int  # model.Protocol value
+    port: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of a slice; conditions as the API defines them (absent ready = true)."""
+
+    addresses: tuple[str, ...]
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node_name: str = ""
+    zone: str = ""
+    hints_for_nodes: tuple[str, ...] = ()
+    hints_for_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointSlice:
+    """A discovery.k8s.io/v1 EndpointSlice. `family` is AF_INET or AF_INET6 (FQDN slices are
+    dropped by sources: IPVS cannot use them)."""
+
+    namespace: str
+    name: str
+    service_name: str  # the kubernetes.io/service-name label
+    family: int
+    ports: tuple[EndpointPort, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef("EndpointSlice", self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one source read: the objects, and the problems found while reading."""
+
+    services: tuple[Service, ...] = ()
+    slices: tuple[EndpointSlice, ...] = ()
+    errors: tuple[ObjectError, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. "ConfigMap default/x: ignored (not a Service ...)"
