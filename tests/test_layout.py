@@ -1,6 +1,7 @@
 """The package's rooms import only downwards, and pure rooms do no I/O.
 
     sources -> translate -> plan -> kernel / links      (show reads the kernel side)
+                 reconcile: reads the kernel, plans, applies (apply, and later run)
 
 A pure room (model, translate, plan, show) may import only the model and
 itself, and none of the libraries that reach outside the process. Each I/O
@@ -25,10 +26,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "kernel": frozenset({"model"}),
     "links": frozenset({"model"}),
     "netfilter": frozenset({"model"}),
+    "state": frozenset({"model"}),
     "sources": frozenset({"model"}),
-    "agent": frozenset({"model", "sources", "translate", "plan", "kernel", "links", "netfilter"}),
+    "reconcile": frozenset({"model", "translate", "plan", "kernel", "links", "netfilter", "state"}),
+    "agent": frozenset(
+        {"model", "sources", "translate", "plan", "kernel", "links", "netfilter", "state"}
+        | {"reconcile"}
+    ),
     "cli": frozenset(
-        {"model", "sources", "translate", "plan", "show", "kernel", "links", "netfilter", "agent"}
+        {"model", "sources", "translate", "plan", "show", "kernel", "links", "netfilter", "state"}
+        | {"reconcile", "agent"}
     ),
 }
 PURE_ROOMS = frozenset({"model", "translate", "plan", "show"})

@@ -1,0 +1,1 @@
+"""Node-local records ipvsctl keeps between runs (what the kernel cannot tell us)."""

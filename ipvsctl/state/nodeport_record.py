@@ -1,0 +1,72 @@
+"""Which NodePort virtual servers ipvsctl created, kept across restarts.
+
+A virtual server on an address bound to our dummy interface is ours by
+construction. A NodePort virtual server sits on a node address, where anyone
+may have made one with ipvsadm, so the kernel alone cannot say whose it is:
+we write down every NodePort key we program and own only those.
+
+The record lives under /run (gone at reboot, as the IPVS table is) and is
+named for the network namespace, because IPVS tables are per namespace: an
+agent in a test namespace and one on the node never share a record. It is
+replaced atomically (write a temporary file, rename), so a crash leaves the
+old record or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from ipvsctl.model import ServiceKey
+
+DEFAULT_DIRECTORY = Path("/run/ipvsctl")
+DIRECTORY_ENV = "IPVSCTL_STATE_DIR"
+
+
+def record_path(directory: Path | None = None) -> Path:
+    """The record of this network namespace: nodeports-<netns inode>.json."""
+    base = directory or Path(os.environ.get(DIRECTORY_ENV) or DEFAULT_DIRECTORY)
+    namespace = os.stat("/proc/self/ns/net").st_ino
+    return base / f"nodeports-{namespace}.json"
+
+
+def _key_to_json(key: ServiceKey) -> list[int | str]:
+    return [key.family, key.protocol, key.address, key.port]
+
+
+def read_nodeports(path: Path) -> frozenset[ServiceKey]:
+    """The recorded keys; none when there is no record. A damaged record owns nothing:
+    wrongly owning a foreign virtual server is worse than leaving one of ours behind."""
+    try:
+        entries = json.loads(path.read_text())
+        return frozenset(
+            ServiceKey(family=int(f), protocol=int(p), address=str(a), port=int(port))
+            for f, p, a, port in entries["nodeports"]
+        )
+    except FileNotFoundError:
+        return frozenset()
+    except (ValueError, KeyError, TypeError):
+        return frozenset()
+
+
+def write_nodeports(path: Path, keys: Iterable[ServiceKey]) -> None:
+    """Replace the record atomically; an empty set removes it."""
+    ordered = sorted(keys)
+    if not ordered:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    document = {"nodeports": [_key_to_json(key) for key in ordered]}
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".nodeports-")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(document, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

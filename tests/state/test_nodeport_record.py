@@ -1,0 +1,49 @@
+"""The NodePort record: round-trips, is per namespace, and owns nothing when damaged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
+from ipvsctl.state.nodeport_record import read_nodeports, record_path, write_nodeports
+
+KEYS = {
+    ServiceKey(AF_INET, Protocol.TCP, "192.168.1.10", 30080),
+    ServiceKey(AF_INET6, Protocol.UDP, "fd00::10", 30053),
+}
+
+
+def test_written_keys_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "nodeports.json"
+    write_nodeports(path, KEYS)
+    assert read_nodeports(path) == KEYS
+
+
+def test_missing_record_owns_nothing(tmp_path: Path) -> None:
+    assert read_nodeports(tmp_path / "absent.json") == frozenset()
+
+
+def test_damaged_record_owns_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nodeports.json"
+    path.write_text('{"nodeports": [[2, 6, "1.2.3.4"]]')
+    assert read_nodeports(path) == frozenset()
+
+
+def test_empty_set_removes_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "nodeports.json"
+    write_nodeports(path, KEYS)
+    write_nodeports(path, ())
+    assert not path.exists()
+
+
+def test_replacing_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "nodeports.json"
+    write_nodeports(path, KEYS)
+    write_nodeports(path, list(KEYS)[:1])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["nodeports.json"]
+
+
+def test_record_is_named_for_the_network_namespace(tmp_path: Path) -> None:
+    inode = os.stat("/proc/self/ns/net").st_ino
+    assert record_path(tmp_path) == tmp_path / f"nodeports-{inode}.json"
