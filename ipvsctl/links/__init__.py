@@ -1,0 +1,31 @@
+"""The links room: the dummy interface, its addresses, node addresses and sysctls.
+
+The only place that changes interfaces, addresses and /proc/sys. The pure
+pieces (`addresses_in_cidrs`, `wanted_sysctls`) live here too, beside the I/O
+they feed, and import nothing that reaches outside the process.
+"""
+
+from ipvsctl.links.dummy_interface import IFA_F_NODAD, DummyInterface, node_addresses
+from ipvsctl.links.errors import LinkError
+from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
+from ipvsctl.links.sysctls import (
+    ensure_sysctls,
+    read_sysctls,
+    running_kernel,
+    wanted_sysctls,
+    write_sysctl,
+)
+
+__all__ = [
+    "IFA_F_NODAD",
+    "DummyInterface",
+    "LinkError",
+    "addresses_in_cidrs",
+    "ensure_sysctls",
+    "is_node_address",
+    "node_addresses",
+    "read_sysctls",
+    "running_kernel",
+    "wanted_sysctls",
+    "write_sysctl",
+]
