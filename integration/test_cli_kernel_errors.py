@@ -42,6 +42,8 @@ def ipvs_unloaded() -> Iterator[None]:
         subprocess.run(["modprobe", "-a", *sorted(was)], check=True)
 
 
+# Unloading ip_vs reaches every network namespace: the host's Services too.
+@pytest.mark.kernel_wide
 def test_show_without_ipvs_says_to_load_it(ipvs_unloaded: None) -> None:
     result = subprocess.run(SHOW, capture_output=True, text=True)
     assert result.returncode == 2

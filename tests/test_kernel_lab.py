@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integration.kernel_lab import apt_client, locations, provision
+from integration.kernel_lab import apt_client, locations, provision, runner
 from integration.kernel_lab.apt_sources import (
     SourceEntry,
     debian_archive_uri,
@@ -28,10 +28,15 @@ from integration.kernel_lab.apt_sources import (
 from integration.kernel_lab.cli import command_argv
 from integration.kernel_lab.errors import LabError
 from integration.kernel_lab.guest_env import guest_environment, with_system_path
-from integration.kernel_lab.host_kernel import has_cap_net_admin
+from integration.kernel_lab.host_kernel import CAP_SYS_ADMIN, has_cap_net_admin, has_capability
 from integration.kernel_lab.init_script import GuestRun, render_init_script
 from integration.kernel_lab.junit_tally import Tally, summary_line, tally_report, tally_run
 from integration.kernel_lab.modules import modules_to_load, persistence_engines, scheduler_name
+from integration.kernel_lab.netns import (
+    in_initial_network_namespace,
+    in_own_network_namespace,
+    kernel_wide_skip_reason,
+)
 from integration.kernel_lab.runner import choose_target
 from integration.kernel_lab.suite_run import plan_suites
 from integration.kernel_lab.uml_boot import Boot, boot_and_follow, boot_command
@@ -396,6 +401,105 @@ def test_cap_net_admin_is_read_from_the_effective_set() -> None:
     assert not has_cap_net_admin("")
 
 
+def test_cap_sys_admin_is_read_from_the_effective_set() -> None:
+    assert has_capability("CapEff:\t0000000000200000\n", CAP_SYS_ADMIN)
+    assert not has_capability("CapEff:\t0000000000001000\n", CAP_SYS_ADMIN)
+
+
+# --- a network namespace of the run's own ------------------------------------
+
+
+def test_every_run_enters_a_new_network_and_mount_namespace() -> None:
+    argv = in_own_network_namespace(["pytest", "-k", "a b"])
+    assert argv[: argv.index("--")] == ["unshare", "--net", "--mount", "--propagation", "private"]
+    assert argv[-3:] == ["pytest", "-k", "a b"]
+
+
+def test_the_namespace_gets_lo_up_its_own_sysfs_and_netns_dir_then_the_command(
+    tmp_path: Path,
+) -> None:
+    # Run the script unshare would run, with ip, mount and mkdir logged instead of run.
+    log = tmp_path / "log"
+    for tool in ("ip", "mount", "mkdir"):
+        stub = tmp_path / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >>{log}\n')
+        stub.chmod(0o755)
+    argv = in_own_network_namespace(["printf", "%s|", "a b", "c"])
+    script = argv[argv.index("--") + 1 :]
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(script, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout == "a b|c|"
+    assert log.read_text().splitlines() == [
+        "ip link set lo up",
+        "mount -t sysfs sysfs /sys",
+        "mkdir -p /run/netns",
+        "mount -t tmpfs tmpfs /run/netns",
+    ]
+
+
+def test_a_failed_namespace_step_stops_before_the_command(tmp_path: Path) -> None:
+    (tmp_path / "ip").write_text("#!/bin/sh\nexit 2\n")
+    (tmp_path / "ip").chmod(0o755)
+    argv = in_own_network_namespace(["echo", "ran"])
+    script = argv[argv.index("--") + 1 :]
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(script, env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+
+
+def test_run_in_kernel_hands_the_host_only_namespaced_commands(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[list[str]] = []
+
+    def run_on_host(argv: list[str], **kwargs: object) -> int:
+        seen.append(list(argv))
+        return 0
+
+    monkeypatch.setattr(runner, "run_on_host", run_on_host)
+    assert runner.run_in_kernel(["ipvsadm", "-C"], cwd=tmp_path, target="host") == 0
+    assert seen == [in_own_network_namespace(["ipvsadm", "-C"])]
+
+
+def test_sharing_pid_1s_namespace_is_detected_by_inode(tmp_path: Path) -> None:
+    ours, other = tmp_path / "net", tmp_path / "other"
+    ours.touch()
+    other.touch()
+    (tmp_path / "init").symlink_to(ours)
+    assert in_initial_network_namespace(ours, tmp_path / "init")
+    assert not in_initial_network_namespace(ours, other)
+
+
+def test_an_unreadable_namespace_counts_as_the_hosts(tmp_path: Path) -> None:
+    assert in_initial_network_namespace(tmp_path / "net", tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"IPVSCTL_LAB_GUEST": "uml"}, {"IPVSCTL_TEST_KERNEL_WIDE": "1"}],
+)
+def test_kernel_wide_tests_run_in_the_uml_guest_or_when_asked(environ: dict[str, str]) -> None:
+    assert kernel_wide_skip_reason(environ) is None
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"IPVSCTL_LAB_GUEST": "qemu"},
+        {"IPVSCTL_TEST_KERNEL_WIDE": "yes"},
+        {"IPVSCTL_LAB": "uml"},
+    ],
+)
+def test_kernel_wide_tests_on_a_host_are_skipped_saying_how_to_run_them(
+    environ: dict[str, str],
+) -> None:
+    reason = kernel_wide_skip_reason(environ)
+    assert reason is not None
+    assert "IPVSCTL_TEST_KERNEL_WIDE=1" in reason
+    assert "UML" in reason
+
+
 # --- command line ------------------------------------------------------------
 
 
@@ -468,6 +572,21 @@ def test_scratch_dirs_are_removed_and_abandoned_ones_swept(
         with locations.scratch_dir("run-") as other:
             assert scratch.exists(), "a live scratch dir was swept"
             assert other != scratch
+    assert not scratch.exists()
+
+
+def test_the_uml_guest_never_sweeps_the_hosts_run_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The host's lock on its live run dir does not reach the guest through hostfs.
+    monkeypatch.setenv("IPVSCTL_LAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("IPVSCTL_LAB_GUEST", "uml")
+    hosts = tmp_path / "runs" / "run-live-on-the-host"
+    hosts.mkdir(parents=True)
+    (hosts / locations.IN_USE).touch()
+    with locations.scratch_dir("suites-") as scratch:
+        assert scratch.is_dir()
+    assert hosts.exists()
     assert not scratch.exists()
 
 

@@ -6,7 +6,8 @@ booted as an ordinary process with the host's / as its root file system.
 
     ensure_lab()          provision (once) and describe the UML kernel
     host_has_ipvs()       whether the host kernel can serve instead
-    run_in_kernel(argv)   run a command in whichever kernel applies
+    run_in_kernel(argv)   run a command in whichever kernel applies, in a
+                          network namespace of its own (netns)
 """
 
 from .errors import LabError

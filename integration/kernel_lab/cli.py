@@ -16,8 +16,9 @@ from .runner import LAB_FAILED, Target, run_in_kernel
 
 DESCRIPTION = """\
 Run CMD in a kernel with IPVS (the host's when it has IPVS, else a User-Mode
-Linux kernel provisioned once from Debian sid), in the current directory,
-and exit with CMD's status (125 when the lab itself failed).
+Linux kernel provisioned once from Debian sid), in a network namespace of its
+own (the host's IPVS table, links and addresses stay out of reach), in the
+current directory, and exit with CMD's status (125 when the lab itself failed).
 
 A single CMD argument holding a space is a shell command line, as with ssh:
   python -m integration.kernel_lab -- 'ip link add d0 type dummy && ip -br link show d0'

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from .netns import GUEST_ENV
+
 CACHE_ENV = "IPVSCTL_LAB_CACHE"
 # Paths the guest covers with its own tmpfs: the host's files there are invisible
 # inside, except directories under /tmp that a run binds back (init_script).
@@ -59,7 +61,10 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     """
     runs = lab_cache_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    _sweep_abandoned(runs)
+    # Inside the UML guest the host's flocks are invisible (hostfs keeps locks
+    # local to each kernel): every live host run would look abandoned there.
+    if os.environ.get(GUEST_ENV) != "uml":
+        _sweep_abandoned(runs)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=runs))
     try:
         with open(path / IN_USE, "w") as lock:

@@ -16,6 +16,7 @@ from .host_kernel import host_has_ipvs, run_on_host
 from .init_script import GuestRun, render_init_script
 from .locations import CACHE_ENV, hidden_in_guest, host_tmp_dir, scratch_dir
 from .modules import modules_to_load, persistence_engines
+from .netns import GUEST_ENV, in_own_network_namespace
 from .provision import Lab, ensure_lab
 
 Target = Literal["host", "uml"]
@@ -50,8 +51,12 @@ def run_in_kernel(
 ) -> int:
     """Run ``argv`` in a kernel with IPVS and return its exit status.
 
-    When the lab itself fails, one line goes to stderr and the result is 125.
+    The command runs in a network namespace of its own, on the host as in
+    UML, so it never sees or changes the host's IPVS table, links or
+    addresses. When the lab itself fails, one line goes to stderr and the
+    result is 125.
     """
+    argv = in_own_network_namespace(argv)
     try:
         where = target or choose_target()
         if where == "host":
@@ -124,7 +129,7 @@ def _guest_markers() -> dict[str, str]:
     markers = {
         # Inside the guest its own kernel is "the host": nested runs go straight there.
         TARGET_ENV: "host",
-        "IPVSCTL_LAB_GUEST": "uml",
+        GUEST_ENV: "uml",
     }
     if sys.stdout.isatty():
         # The guest's output is a file; keep pytest's lines as wide as the caller's terminal.
