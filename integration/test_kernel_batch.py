@@ -77,12 +77,29 @@ def test_ten_thousand_changes_apply_and_each_refusal_is_reported(kernel: IpvsKer
 
 
 def test_batches_are_split_to_fit_the_socket_buffers(kernel: IpvsKernel) -> None:
-    nl = kernel._nl  # the transport, to check its sizing against a real socket
     # With CAP_NET_ADMIN the buffers are forced large: thousands of requests a call.
-    assert nl.batch_limit >= 1000
-    changes = [IpvsChange(Op.ADD_SERVICE, service(i)) for i in range(nl.batch_limit * 3 + 7)]
+    assert kernel.batch_limit >= 1000
+    changes = [IpvsChange(Op.ADD_SERVICE, service(i)) for i in range(kernel.batch_limit * 3 + 7)]
     assert kernel.apply(changes) == []
     assert len(kernel.services()) == len(changes)
+    listing = subprocess.run(["ipvsadm", "-Ln"], check=True, capture_output=True, text=True)
+    assert sum(line.startswith("TCP ") for line in listing.stdout.splitlines()) == len(changes)
+
+
+def test_refusals_in_later_batches_keep_their_positions(kernel: IpvsKernel) -> None:
+    # One duplicate at the end of each batch and one at the start of the next:
+    # the failures must be matched to their requests across sendmsg calls.
+    limit = kernel.batch_limit
+    changes = [IpvsChange(Op.ADD_SERVICE, service(i)) for i in range(limit * 2 + 3)]
+    duplicates = (limit - 1, limit, 2 * limit - 1, 2 * limit)
+    for duplicate in duplicates:
+        changes[duplicate] = IpvsChange(Op.ADD_SERVICE, service(0))
+    position = {id(change): i for i, change in enumerate(changes)}
+    failures = kernel.apply(changes)
+    assert [(position[id(f.change)], f.errno) for f in failures] == [
+        (duplicate, errno.EEXIST) for duplicate in duplicates
+    ]
+    assert len(kernel.services()) == len(changes) - len(duplicates)
 
 
 def test_every_change_of_an_all_invalid_batch_is_reported(kernel: IpvsKernel) -> None:

@@ -233,11 +233,12 @@ def test_missing_service_reads_as_none(kernel: IpvsKernel) -> None:
     assert kernel.service(ServiceKey(AF_INET, TCP, "10.1.2.3", 80)) is None
 
 
-def test_refused_change_names_its_errno(kernel: IpvsKernel) -> None:
+def test_unknown_scheduler_is_refused_with_enoent(kernel: IpvsKernel) -> None:
+    # ip_vs_scheduler_get finds no "fastest" (nor a module ip_vs_fastest to load).
     service = VirtualServer(ServiceKey(AF_INET, TCP, "10.96.0.10", 80), scheduler="fastest")
     [failure] = kernel.apply([IpvsChange(Op.ADD_SERVICE, service)])
     assert failure.change.service == service
-    assert failure.errno != 0
+    assert failure.errno == errno.ENOENT
     assert kernel.services() == ()
 
 

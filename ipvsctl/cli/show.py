@@ -13,7 +13,7 @@ from ipvsctl.show.listing_command import (
     ShowOutcome,
     ShowRequest,
     check_show_request,
-    run_show,
+    render_show,
     usage_failure,
 )
 from ipvsctl.show.service_address import IpvsadmUsageError
@@ -43,13 +43,13 @@ def read_and_show(request: ShowRequest) -> ShowOutcome:
         return refused
     with IpvsKernel() as kernel:
         if request.timeout:
-            return run_show(request, timeouts=kernel.timeouts())
+            return render_show(request, timeouts=kernel.timeouts())
         if request.service is None:
-            return run_show(request, table=kernel.table())
+            return render_show(request, table=kernel.table())
         # One service: ask the kernel for it (IPVS_CMD_GET_SERVICE), as ipvsadm does.
         entry = kernel.service(request.service)
         found = KernelTable(kernel.info(), (entry,) if entry else ())
-        return run_show(request, table=found)
+        return render_show(request, table=found)
 
 
 def show_main(argv: Sequence[str]) -> int:

@@ -1,6 +1,6 @@
 """The kernel room: the only package that speaks netlink."""
 
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable
-from ipvsctl.kernel.ipvs import IpvsKernel
+from ipvsctl.kernel.ipvs import ApplyResult, IpvsKernel
 
-__all__ = ["IpvsKernel", "KernelError", "KernelUnavailable"]
+__all__ = ["ApplyResult", "IpvsKernel", "KernelError", "KernelUnavailable"]

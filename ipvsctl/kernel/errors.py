@@ -7,19 +7,29 @@ import os
 
 
 class KernelError(Exception):
-    """A netlink request failed; `errno` is the kernel's answer."""
+    """A netlink request failed; `errno` is the kernel's answer (or ETIMEDOUT: none came).
 
-    def __init__(self, errno_: int, what: str) -> None:
+    Reads "WHAT: DETAIL"; `detail` defaults to what the errno means for IPVS.
+    """
+
+    def __init__(self, errno_: int, what: str, detail: str | None = None) -> None:
         self.errno = errno_
-        super().__init__(f"{what}: {describe_errno(errno_)}")
+        self.what = what
+        self.detail = describe_errno(errno_) if detail is None else detail
+        super().__init__(errno_, what, self.detail)
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.detail}"
 
 
 class KernelUnavailable(KernelError):
-    """IPVS cannot be used here at all (no module, no permission): `message` says which."""
+    """IPVS cannot be used here at all (no module, no permission).
 
-    def __init__(self, errno_: int, message: str) -> None:
-        self.errno = errno_
-        Exception.__init__(self, message)
+    `what` is the whole line a user sees: it already says what to do.
+    """
+
+    def __str__(self) -> str:
+        return self.what
 
 
 # What the kernel means by each errno when it answers an IPVS request: the
@@ -33,6 +43,7 @@ _IPVS_ERRNO_TEXT = {
     errno.EINVAL: "invalid argument",
     errno.EAFNOSUPPORT: "address family not supported",
     errno.ENOBUFS: "acknowledgement lost (receive buffer overrun)",
+    errno.ETIMEDOUT: "no answer from the kernel",
 }
 
 

@@ -1,7 +1,8 @@
 """The kernel's IPVS table: the only code that speaks the IPVS netlink family.
 
 Narrow on purpose (after kube-proxy's ipvs.Interface): read the table, read
-and set timeouts, apply a list of changes in batches, flush.
+and set timeouts, apply a list of changes in batches, flush. Every call ends
+within the connection's `timeout`, or raises KernelError naming what it did.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from ipvsctl.kernel import ipvs_codec as codec
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable, describe_errno
-from ipvsctl.kernel.netlink import GenericNetlink, Request
+from ipvsctl.kernel.netlink import DEFAULT_TIMEOUT, GenericNetlink, Request
 from ipvsctl.model import (
     KernelInfo,
     KernelTable,
@@ -33,6 +34,27 @@ _COMMAND = {
 
 NOT_AVAILABLE = "IPVS is not available in this kernel (modprobe ip_vs)"
 NOT_PERMITTED = "IPVS needs CAP_NET_ADMIN (run as root)"
+OUTCOME_UNKNOWN = (
+    "outcome unknown: answers were lost to a receive buffer overrun; re-read the table"
+)
+
+
+class ApplyResult(list[ChangeFailure]):
+    """The changes the kernel refused, in order, as `IpvsKernel.apply` returns them.
+
+    A list, so callers that only iterate it are unaffected. A failure with
+    errno ENOBUFS is not a refusal: whether that change was applied is
+    unknown, and the table must be read again before planning from it.
+    """
+
+    @property
+    def unknown(self) -> list[ChangeFailure]:
+        """The changes whose outcome is unknown."""
+        return [failure for failure in self if failure.errno == errno.ENOBUFS]
+
+    @property
+    def table_must_be_reread(self) -> bool:
+        return any(failure.errno == errno.ENOBUFS for failure in self)
 
 
 def encode_change(change: IpvsChange) -> Request:
@@ -52,19 +74,36 @@ def encode_change(change: IpvsChange) -> Request:
 
 
 class IpvsKernel:
-    """A connection to the kernel's IPVS table."""
+    """A connection to the kernel's IPVS table; no call waits longer than `timeout` s."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         try:
-            self._nl = GenericNetlink(codec.GENL_NAME, codec.GENL_VERSION)
+            self._nl = GenericNetlink(codec.GENL_NAME, codec.GENL_VERSION, timeout)
         except KernelUnavailable as e:
             raise KernelUnavailable(e.errno, NOT_AVAILABLE) from e
         # Every IPVS command, reads included, is GENL_ADMIN_PERM: ask once
         # here so a missing capability is one clear error, not a failed batch.
-        self.info()
+        # The answer (version, connection table size) is fixed while ip_vs is
+        # loaded, so it is kept, not asked again.
+        try:
+            self._info = codec.decode_info(
+                self._request(Request(codec.CMD_GET_INFO), "get info")[0]
+            )
+        except BaseException:
+            self._nl.close()
+            raise
 
     def close(self) -> None:
         self._nl.close()
+
+    @property
+    def timeout(self) -> float:
+        return self._nl.timeout
+
+    @property
+    def batch_limit(self) -> int:
+        """How many changes `apply` sends in one system call at most."""
+        return self._nl.batch_limit
 
     def __enter__(self) -> IpvsKernel:
         return self
@@ -85,7 +124,8 @@ class IpvsKernel:
             raise _explain(e, what) from e
 
     def info(self) -> KernelInfo:
-        return codec.decode_info(self._request(Request(codec.CMD_GET_INFO), "get info")[0])
+        """IPVS_CMD_GET_INFO, as read when the connection was opened."""
+        return self._info
 
     def timeouts(self) -> Timeouts:
         reply = self._request(Request(codec.CMD_GET_CONFIG), "get timeouts")
@@ -122,26 +162,33 @@ class IpvsKernel:
         return tuple(entries)
 
     def table(self) -> KernelTable:
-        return KernelTable(info=self.info(), services=self.services())
+        return KernelTable(info=self._info, services=self.services())
 
-    def apply(self, changes: Sequence[IpvsChange]) -> list[ChangeFailure]:
-        """Carry out the changes in order, batched; returns the ones the kernel refused."""
+    def apply(self, changes: Sequence[IpvsChange]) -> ApplyResult:
+        """Carry out the changes in order, batched; returns the ones the kernel refused.
+
+        See `ApplyResult` for the failures whose outcome is unknown (ENOBUFS).
+        """
         requests = [encode_change(change) for change in changes]
         try:
             failed = self._nl.send_batch(requests)
         except KernelError as e:
             raise _explain(e, "apply changes") from e
-        return [
-            ChangeFailure(changes[index], code, describe_errno(code))
+        return ApplyResult(
+            ChangeFailure(changes[index], code, _failure_message(code))
             for index, code in sorted(failed.items())
-        ]
+        )
 
     def flush(self) -> None:
         """Delete every virtual server (ipvsadm -C)."""
         self._request(Request(codec.CMD_FLUSH), "flush")
 
 
+def _failure_message(code: int) -> str:
+    return OUTCOME_UNKNOWN if code == errno.ENOBUFS else describe_errno(code)
+
+
 def _explain(error: KernelError, what: str) -> KernelError:
     if error.errno == errno.EPERM:
         return KernelUnavailable(error.errno, NOT_PERMITTED)
-    return KernelError(error.errno, what)
+    return KernelError(error.errno, what, error.detail)

@@ -11,9 +11,10 @@ import struct
 import sys
 from collections.abc import Mapping
 
-from ipvsctl.kernel.netlink import attr, nested, parse_attrs
+from ipvsctl.kernel.netlink import GENLMSGHDR, attr, nested, parse_attrs
 from ipvsctl.model import (
     AF_INET,
+    STATS_FIELDS,
     ForwardMethod,
     KernelInfo,
     RealServer,
@@ -87,19 +88,6 @@ INFO_CONN_TAB_SIZE = 2
 FWD_MASK = 0x7
 ALL_FLAGS_MASK = 0xFFFFFFFF
 
-STATS_FIELDS = (
-    "conns",
-    "inpkts",
-    "outpkts",
-    "inbytes",
-    "outbytes",
-    "cps",
-    "inpps",
-    "outpps",
-    "inbps",
-    "outbps",
-)
-
 U16 = struct.Struct("=H")
 U32 = struct.Struct("=I")
 BE16 = struct.Struct("!H")
@@ -170,7 +158,7 @@ def service_full(service: VirtualServer) -> bytes:
 
 
 def _dest_key_attrs(family: int, server: RealServer) -> list[bytes]:
-    own = server.family or family
+    own = server.family_in(family)
     return [
         attr(DEST_ADDR, _address(own, server.address)),
         _be16(DEST_PORT, server.port),
@@ -233,6 +221,7 @@ def _address_of(family: int, payload: bytes) -> str:
 
 # The kernel writes a stats block as the ten counters in order, each a 4-byte
 # header and a u64 (STATS64), with no padding on x86-64: one unpack reads it.
+# IPVS_STATS_ATTR_* number the counters from 1 in `Stats` field order.
 _STATS64_BLOCK = struct.Struct("=" + "HHQ" * len(STATS_FIELDS))
 _STATS64_LENGTHS = (12,) * len(STATS_FIELDS)
 _STATS64_KINDS = tuple(range(1, len(STATS_FIELDS) + 1))
@@ -255,7 +244,7 @@ def decode_stats(attrs: Mapping[int, bytes], stats_attr: int, stats64_attr: int)
 
 def decode_service(message: bytes) -> tuple[VirtualServer, Stats]:
     """A GET_SERVICE reply (genl payload) -> the service and its counters."""
-    outer = parse_attrs(message, 4)
+    outer = parse_attrs(message, GENLMSGHDR.size)
     attrs = parse_attrs(outer[CMD_ATTR_SERVICE])
     family = _int(attrs.get(SVC_AF))
     fwmark = _int(attrs.get(SVC_FWMARK))
@@ -287,25 +276,36 @@ def decode_service(message: bytes) -> tuple[VirtualServer, Stats]:
     return service, decode_stats(attrs, SVC_STATS, SVC_STATS64)
 
 
-# Enum lookups by value, without EnumMeta.__call__ on the hot path.
+# Enum lookups by value, without EnumMeta.__call__ on the hot path; a value
+# a newer kernel added falls through to the call, which names it UNKNOWN_n.
 _FORWARD_METHODS = {int(m): m for m in ForwardMethod}
 _TUNNEL_TYPES = {int(t): t for t in TunnelType}
 
 
+def _forward_method(value: int) -> ForwardMethod:
+    found = _FORWARD_METHODS.get(value)
+    return ForwardMethod(value) if found is None else found
+
+
+def _tunnel_type(value: int) -> TunnelType:
+    found = _TUNNEL_TYPES.get(value)
+    return TunnelType(value) if found is None else found
+
+
 def decode_dest(message: bytes, service_family: int) -> RealServerEntry:
     """A GET_DEST reply (genl payload) -> the real server with its counters."""
-    outer = parse_attrs(message, 4)
+    outer = parse_attrs(message, GENLMSGHDR.size)
     attrs = parse_attrs(outer[CMD_ATTR_DEST])
     own = _int(attrs.get(DEST_ADDR_FAMILY), service_family)
     server = RealServer(
         address=_address_of(own, attrs[DEST_ADDR]),
         port=_big(attrs.get(DEST_PORT)),
         family=0 if own == service_family else own,
-        forward=_FORWARD_METHODS[_int(attrs.get(DEST_FWD_METHOD)) & FWD_MASK],
+        forward=_forward_method(_int(attrs.get(DEST_FWD_METHOD)) & FWD_MASK),
         weight=_int(attrs.get(DEST_WEIGHT)),
         upper_threshold=_int(attrs.get(DEST_U_THRESH)),
         lower_threshold=_int(attrs.get(DEST_L_THRESH)),
-        tunnel_type=_TUNNEL_TYPES[_int(attrs.get(DEST_TUN_TYPE))],
+        tunnel_type=_tunnel_type(_int(attrs.get(DEST_TUN_TYPE))),
         tunnel_port=_big(attrs.get(DEST_TUN_PORT)),
         tunnel_flags=_int(attrs.get(DEST_TUN_FLAGS)),
     )
@@ -319,14 +319,14 @@ def decode_dest(message: bytes, service_family: int) -> RealServerEntry:
 
 
 def decode_info(message: bytes) -> KernelInfo:
-    attrs = parse_attrs(message, 4)
+    attrs = parse_attrs(message, GENLMSGHDR.size)
     return KernelInfo(
         version=_int(attrs.get(INFO_VERSION)), conn_tab_size=_int(attrs.get(INFO_CONN_TAB_SIZE))
     )
 
 
 def decode_timeouts(message: bytes) -> Timeouts:
-    attrs = parse_attrs(message, 4)
+    attrs = parse_attrs(message, GENLMSGHDR.size)
     return Timeouts(
         tcp=_int(attrs.get(CMD_ATTR_TIMEOUT_TCP)),
         tcp_fin=_int(attrs.get(CMD_ATTR_TIMEOUT_TCP_FIN)),

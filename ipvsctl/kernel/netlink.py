@@ -8,6 +8,11 @@ batch of requests goes out in one `sendmsg`: the kernel handles every
 queues an error message for each one that fails. Only the last request of a
 batch asks for an acknowledgement, which marks the end of the batch; the
 failures are matched to their requests by sequence number.
+
+Every request, dump and batch has a deadline (`timeout`, from the moment it
+is sent): a reply the kernel never sends fails the call with ETIMEDOUT
+instead of hanging the agent. Replies that come after their request was
+given up are told apart by sequence number and dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import errno
 import itertools
 import socket
 import struct
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +62,12 @@ WANTED_BUFFER = 8 << 20
 ERROR_TRUESIZE = 1280
 RECV_SIZE = 1 << 16
 
+DEFAULT_TIMEOUT = 5.0  # seconds; the kernel answers in milliseconds
+# After an overrun, what is still queued was queued before sendmsg returned
+# (the kernel handles a batch synchronously), so the rest needs no waiting for.
+DRAIN_WAIT = 0.01
+TIMEVAL = struct.Struct("@ll")  # struct timeval, for SO_RCVTIMEO
+
 
 def align4(n: int) -> int:
     return (n + 3) & ~3
@@ -94,20 +106,27 @@ class Request:
 
 
 class GenericNetlink:
-    """A socket bound to one generic netlink family."""
+    """A socket bound to one generic netlink family; every call ends within `timeout` s."""
 
-    def __init__(self, family_name: str, version: int) -> None:
+    def __init__(self, family_name: str, version: int, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise ValueError(f"netlink timeout must be positive, not {timeout!r}")
         self._version = version
         self._seq = itertools.count(1)
+        self.timeout = float(timeout)
         try:
             self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         except OSError as e:
             raise KernelUnavailable(e.errno or 0, "cannot open a generic netlink socket") from e
-        self._sock.bind((0, 0))
-        self._sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
-        self._sndbuf = self._grow_buffer(socket.SO_SNDBUF, SO_SNDBUFFORCE)
-        self._rcvbuf = self._grow_buffer(socket.SO_RCVBUF, SO_RCVBUFFORCE)
-        self.family_id = self._resolve_family(family_name)
+        try:
+            self._sock.bind((0, 0))
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            self._sndbuf = self._grow_buffer(socket.SO_SNDBUF, SO_SNDBUFFORCE)
+            self._rcvbuf = self._grow_buffer(socket.SO_RCVBUF, SO_RCVBUFFORCE)
+            self.family_id = self._resolve_family(family_name)
+        except BaseException:
+            self._sock.close()
+            raise
 
     def close(self) -> None:
         self._sock.close()
@@ -143,6 +162,10 @@ class GenericNetlink:
         try:
             replies = self._call(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, request, REQUEST_ACKED)
         except KernelError as e:
+            if e.errno == errno.ETIMEDOUT:
+                raise KernelError(
+                    e.errno, f"look up generic netlink family {name}", e.detail
+                ) from e
             raise KernelUnavailable(e.errno, f"generic netlink family {name} not found") from e
         for payload in replies:
             family = parse_attrs(payload, GENLMSGHDR.size).get(CTRL_ATTR_FAMILY_ID)
@@ -161,12 +184,15 @@ class GenericNetlink:
     def _call(self, msg_type: int, cmd: int, version: int, attrs: bytes, flags: int) -> list[bytes]:
         seq, message = self._message(msg_type, cmd, version, attrs, flags)
         self._sock.send(message)
-        return list(self._replies(seq))
+        return list(self._replies(seq, self._deadline()))
 
-    def _replies(self, seq: int) -> Iterator[bytes]:
+    def _deadline(self) -> float:
+        return time.monotonic() + self.timeout
+
+    def _replies(self, seq: int, deadline: float) -> Iterator[bytes]:
         """Payloads (genl header onwards) answering `seq`, up to its DONE or ack."""
         while True:
-            for msg_type, _, msg_seq, payload in self._receive():
+            for msg_type, _, msg_seq, payload in self._receive(deadline):
                 if msg_seq != seq:
                     continue  # a late answer to an earlier, abandoned request
                 if msg_type == NLMSG_DONE:
@@ -178,9 +204,19 @@ class GenericNetlink:
                     return
                 yield payload
 
-    def _receive(self) -> Iterator[tuple[int, int, int, bytes]]:
+    def _receive(self, deadline: float) -> Iterator[tuple[int, int, int, bytes]]:
+        """The messages of one datagram, waiting for it until `deadline` at most."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out()
+        # SO_RCVTIMEO rather than settimeout: the socket stays in blocking
+        # mode, and 0 would mean "wait forever", hence the microsecond floor.
+        seconds, micros = divmod(max(1, int(remaining * 1_000_000)), 1_000_000)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, TIMEVAL.pack(seconds, micros))
         try:
             data = self._sock.recv(RECV_SIZE)
+        except BlockingIOError as e:
+            raise self._timed_out() from e
         except OSError as e:
             raise KernelError(e.errno or errno.EIO, "netlink receive failed") from e
         offset = 0
@@ -190,6 +226,10 @@ class GenericNetlink:
                 break
             yield msg_type, flags, seq, data[offset + NLMSGHDR.size : offset + length]
             offset += (length + 3) & ~3
+
+    def _timed_out(self) -> KernelError:
+        detail = f"no answer from the kernel within {self.timeout} s"
+        return KernelError(errno.ETIMEDOUT, "netlink request", detail)
 
     def request(self, req: Request) -> list[bytes]:
         """One request, its replies (genl payloads); raises KernelError on failure."""
@@ -204,7 +244,10 @@ class GenericNetlink:
         """Send requests in as few system calls as the buffers allow.
 
         Returns {index in `requests`: errno} for every request the kernel
-        refused; the others were applied, in order.
+        refused; the others were applied, in order. ENOBUFS is not a refusal
+        but an unknown outcome: the receive queue overflowed while that
+        request's batch was answered, so its answer may be lost, and whether
+        it was applied can only be learnt by reading the table again.
         """
         failures: dict[int, int] = {}
         start = 0
@@ -235,24 +278,49 @@ class GenericNetlink:
             buffer += message
         last_seq = seq
         self._sock.send(buffer)
-        return self._collect_failures(index_of_seq, last_seq)
+        return self._collect_failures(index_of_seq, last_seq, self._deadline())
 
-    def _collect_failures(self, index_of_seq: dict[int, int], last_seq: int) -> dict[int, int]:
+    def _collect_failures(
+        self, index_of_seq: dict[int, int], last_seq: int, deadline: float
+    ) -> dict[int, int]:
         failures: dict[int, int] = {}
+        overrun = False
         while True:
             try:
-                messages = list(self._receive())
+                messages = list(self._receive(deadline))
             except KernelError as e:
-                if e.errno != errno.ENOBUFS:
-                    raise
-                # The kernel dropped messages: which requests failed is now
-                # unknown, so none of this batch may be reported as applied.
-                return {index: errno.ENOBUFS for index in index_of_seq.values()}
-            for msg_type, _, seq, payload in messages:
-                if msg_type != NLMSG_ERROR or seq not in index_of_seq:
+                if e.errno == errno.ENOBUFS:
+                    # Drain what is still queued (the ack may have been dropped, so
+                    # do not wait for it), so the next call reads only its own answers.
+                    overrun = True
+                    deadline = min(deadline, time.monotonic() + DRAIN_WAIT)
                     continue
-                code = -NLMSGERR.unpack_from(payload)[0]
-                if code:
-                    failures[index_of_seq[seq]] = code
-                if seq == last_seq:
-                    return failures
+                if overrun and e.errno == errno.ETIMEDOUT:
+                    break
+                raise
+            if self._record_failures(messages, index_of_seq, last_seq, failures):
+                break
+        if overrun:
+            # Success sends no message, so a dropped refusal looks like success:
+            # every request of this batch not seen refused has an unknown outcome.
+            unknown = dict.fromkeys(index_of_seq.values(), errno.ENOBUFS)
+            return unknown | failures
+        return failures
+
+    @staticmethod
+    def _record_failures(
+        messages: list[tuple[int, int, int, bytes]],
+        index_of_seq: dict[int, int],
+        last_seq: int,
+        failures: dict[int, int],
+    ) -> bool:
+        """Add the refusals among `messages` to `failures`; True once the batch's ack came."""
+        done = False
+        for msg_type, _, seq, payload in messages:
+            if msg_type != NLMSG_ERROR or seq not in index_of_seq:
+                continue
+            code = -NLMSGERR.unpack_from(payload)[0]
+            if code:
+                failures[index_of_seq[seq]] = code
+            done = done or seq == last_seq
+        return done

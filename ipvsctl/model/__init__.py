@@ -1,13 +1,17 @@
 """Values every room passes to the next: the IPVS table and the changes to it.
 
 Nothing here does I/O. The IPVS table values live in `ipvsctl.model.ipvs`
-and are re-exported here, since nearly every room needs a few of them.
+and are re-exported here, since nearly every room needs a few of them; the
+names of their numbers live in `ipvsctl.model.names`.
 """
 
 from ipvsctl.model.ipvs import (
     AF_INET,
     AF_INET6,
+    RATE_FIELDS,
     SETTABLE_FLAGS,
+    STATS_FIELDS,
+    TOTAL_FIELDS,
     ForwardMethod,
     KernelInfo,
     KernelTable,
@@ -30,7 +34,10 @@ from ipvsctl.model.ipvs import (
 __all__ = [
     "AF_INET",
     "AF_INET6",
+    "RATE_FIELDS",
     "SETTABLE_FLAGS",
+    "STATS_FIELDS",
+    "TOTAL_FIELDS",
     "ForwardMethod",
     "KernelInfo",
     "KernelTable",

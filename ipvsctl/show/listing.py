@@ -16,17 +16,26 @@ from dataclasses import dataclass
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
+    RATE_FIELDS,
+    STATS_FIELDS,
+    TOTAL_FIELDS,
     ForwardMethod,
     KernelInfo,
     KernelTable,
-    Protocol,
     RealServerEntry,
     ServiceFlag,
     ServiceKey,
-    Stats,
     Timeouts,
     TunnelType,
     VirtualServerEntry,
+)
+from ipvsctl.model.names import (
+    IPVSADM_CHECKSUM_NAMES,
+    IPVSADM_FORWARD_NAMES,
+    PROTOCOL_NAMES,
+    SCHED_FLAG_NAMES,
+    SCHEDULER_FLAG_NAMES,
+    TUNNEL_TYPE_NAMES,
 )
 from ipvsctl.show.listing_address import format_address_port
 from ipvsctl.show.listing_order import ipvsadm_order
@@ -95,24 +104,13 @@ def _c_int(value: int) -> int:
 
 # ---- service names ----------------------------------------------------------
 
-_PROTOCOL_NAMES: dict[int, str] = {Protocol.TCP: "TCP", Protocol.UDP: "UDP", Protocol.SCTP: "SCTP"}
-
-_SCHED_FLAG_NAMES: dict[str, tuple[tuple[ServiceFlag, str], ...]] = {
-    "sh": ((ServiceFlag.SCHED1, "sh-fallback"), (ServiceFlag.SCHED2, "sh-port")),
-    "mh": ((ServiceFlag.SCHED1, "mh-fallback"), (ServiceFlag.SCHED2, "mh-port")),
-}
-_GENERIC_SCHED_FLAGS = (
-    (ServiceFlag.SCHED1, "flag-1"),
-    (ServiceFlag.SCHED2, "flag-2"),
-    (ServiceFlag.SCHED3, "flag-3"),
-)
 _ANY_SCHED_FLAG = ServiceFlag.SCHED1 | ServiceFlag.SCHED2 | ServiceFlag.SCHED3
 
 
 def sched_flag_names(scheduler: str, flags: int) -> list[str]:
     """ipvsadm `print_sched_flags`: sh and mh name only their own two flags (so sh+flag-3 is '')."""
-    table = _SCHED_FLAG_NAMES.get(scheduler, _GENERIC_SCHED_FLAGS)
-    return [name for flag, name in table if flags & flag]
+    table = SCHEDULER_FLAG_NAMES.get(scheduler, SCHED_FLAG_NAMES)
+    return [name for flag, name in table.items() if flags & flag]
 
 
 def service_name(key: ServiceKey) -> str:
@@ -120,7 +118,7 @@ def service_name(key: ServiceKey) -> str:
     if key.is_fwmark:
         name = f"FWM  {_c_int(key.fwmark)}"
         return f"{name} IPv6" if key.family == AF_INET6 else name
-    protocol = _PROTOCOL_NAMES.get(key.protocol, "?")
+    protocol = PROTOCOL_NAMES.get(key.protocol, "?")
     name = f"{protocol:<4} {format_address_port(key.family, key.address, key.port)}"
     # ipvsadm cuts non-IPv6 names at 33 (only reachable with resolved host names)
     return name if key.family == AF_INET6 else name[:33]
@@ -152,10 +150,6 @@ def _plain_service_line(entry: VirtualServerEntry, options: ListingOptions) -> s
     return line
 
 
-_STATS_FIELDS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
-_RATE_FIELDS = ("cps", "inpps", "outpps", "inbps", "outbps")
-
-
 def _counter_service_line(fields: tuple[str, ...]) -> _ServiceLine:
     def line(entry: VirtualServerEntry, options: ListingOptions) -> str:
         numbers = "".join(
@@ -169,18 +163,11 @@ def _counter_service_line(fields: tuple[str, ...]) -> _ServiceLine:
 
 # ---- real-server lines ------------------------------------------------------
 
-_FORWARD_NAMES = {
-    ForwardMethod.MASQ: "Masq",
-    ForwardMethod.LOCAL: "Local",
-    ForwardMethod.TUNNEL: "Tunnel",
-    ForwardMethod.ROUTE: "Route",
-}
-_TUNNEL_CHECKSUM = ("-c", "+c", "r+c")  # indexed by the kernel's tun_flags
-
 
 def _forward_name(entry: RealServerEntry) -> str:
-    # fwd_name returns NULL for bypass and glibc's printf spells NULL "(null)"
-    return _FORWARD_NAMES.get(entry.server.forward, "(null)")
+    # fwd_name returns NULL for bypass and for any method newer than ipvsadm,
+    # and glibc's printf spells NULL "(null)"
+    return IPVSADM_FORWARD_NAMES.get(entry.server.forward, "(null)")
 
 
 def _tunnel_info(entry: RealServerEntry) -> str:
@@ -188,37 +175,28 @@ def _tunnel_info(entry: RealServerEntry) -> str:
     server = entry.server
     if server.forward != ForwardMethod.TUNNEL:
         return "n/a"
-    flags = server.tunnel_flags
-    checksum = _TUNNEL_CHECKSUM[flags] if 0 <= flags < len(_TUNNEL_CHECKSUM) else "?"
-    if server.tunnel_type == TunnelType.IPIP:
-        return "ipip"
+    kind = TUNNEL_TYPE_NAMES.get(server.tunnel_type)
+    checksum = IPVSADM_CHECKSUM_NAMES.get(server.tunnel_flags, "?")
     if server.tunnel_type == TunnelType.GUE:
-        return f"gue:{server.tunnel_port}:{checksum}"
+        return f"{kind}:{server.tunnel_port}:{checksum}"
     if server.tunnel_type == TunnelType.GRE:
-        return f"gre:{checksum}"
-    return "n/a"
+        return f"{kind}:{checksum}"
+    # fwd_tun_info returns NULL for a tunnel type newer than ipvsadm
+    return kind or "n/a"
 
 
-def _dest_stats(entry: RealServerEntry) -> Stats:
-    """Real-server counters as ipvsadm 1.31 holds them.
+# A real server's counters as ipvsadm 1.31 holds them: libipvs reads a real
+# server's IPVS_DEST_ATTR_STATS64 with the 32-bit parser (`ipvs_parse_stats`),
+# so every counter but the byte counts keeps only its low 32 bits (on
+# little-endian hosts). Services use the 64-bit parser.
+_DEST_COUNTER_MASK = {
+    name: U64 if name in ("inbytes", "outbytes") else U32 for name in STATS_FIELDS
+}
 
-    libipvs reads a real server's IPVS_DEST_ATTR_STATS64 with the 32-bit parser
-    (`ipvs_parse_stats`), so every counter but the byte counts keeps only its low
-    32 bits (on little-endian hosts). Services use the 64-bit parser.
-    """
-    s = entry.stats
-    return Stats(
-        conns=s.conns & U32,
-        inpkts=s.inpkts & U32,
-        outpkts=s.outpkts & U32,
-        inbytes=s.inbytes & U64,
-        outbytes=s.outbytes & U64,
-        cps=s.cps & U32,
-        inpps=s.inpps & U32,
-        outpps=s.outpps & U32,
-        inbps=s.inbps & U32,
-        outbps=s.outbps & U32,
-    )
+
+def _dest_counter(field: str) -> Callable[[RealServerEntry], int]:
+    mask = _DEST_COUNTER_MASK[field]
+    return lambda entry: getattr(entry.stats, field) & mask
 
 
 def _left(width: int, value: Callable[[RealServerEntry], object]) -> _Cell:
@@ -226,11 +204,13 @@ def _left(width: int, value: Callable[[RealServerEntry], object]) -> _Cell:
 
 
 def _right(width: int, field: str) -> _Cell:
-    return lambda entry, options: f" {getattr(_dest_stats(entry), field):>{width}}"
+    counter = _dest_counter(field)
+    return lambda entry, options: f" {counter(entry):>{width}}"
 
 
 def _large(field: str) -> _Cell:
-    return lambda entry, options: format_largenum(getattr(_dest_stats(entry), field), options.exact)
+    counter = _dest_counter(field)
+    return lambda entry, options: format_largenum(counter(entry), options.exact)
 
 
 def _weight(entry: RealServerEntry) -> int:
@@ -273,15 +253,15 @@ _LAYOUTS: tuple[tuple[str, _Layout], ...] = (
         "stats",
         _Layout(
             title=_counter_title("Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"),
-            service_line=_counter_service_line(_STATS_FIELDS),
-            cells=tuple(_large(name) for name in _STATS_FIELDS),
+            service_line=_counter_service_line(TOTAL_FIELDS),
+            cells=tuple(_large(name) for name in TOTAL_FIELDS),
         ),
     ),
     (
         "rate",
         _Layout(
             title=_counter_title("CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"),
-            service_line=_counter_service_line(_RATE_FIELDS),
+            service_line=_counter_service_line(RATE_FIELDS),
             # ipvsadm prints a real server's CPS/InPPS/OutPPS raw (%8llu), never scaled
             cells=(
                 _right(8, "cps"),
@@ -349,7 +329,7 @@ def _layout(options: ListingOptions) -> _Layout:
 def _real_server_line(
     entry: RealServerEntry, service_family: int, layout: _Layout, options: ListingOptions
 ) -> str:
-    family = entry.server.family or service_family
+    family = entry.server.family_in(service_family)
     name = format_address_port(family, entry.server.address, entry.server.port)
     if family != AF_INET6:
         name = name[:28]  # ipvsadm's cut, as for service names

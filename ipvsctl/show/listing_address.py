@@ -1,8 +1,7 @@
 """Addresses as ipvsadm prints and orders them.
 
-ipvsadm prints with the C library's `inet_ntop`, which `socket.inet_ntop` is;
-Python's `ipaddress` spells some IPv6 addresses differently (`::ffff:1.2.3.4`
-is `::ffff:102:304` before Python 3.13), so the listing never uses it.
+The model keeps every address in inet_ntop's spelling (`canonical_address`),
+which is what ipvsadm prints, so printing one is only a matter of brackets.
 It orders by the 32-bit words of the kernel's `union nf_inet_addr`.
 """
 
@@ -12,19 +11,21 @@ import functools
 import socket
 import struct
 
-from ipvsctl.model import AF_INET, address_family, canonical_address
+from ipvsctl.model import AF_INET, address_family
 
-__all__ = ["address_words", "format_address", "format_address_port"]
+__all__ = ["address_words", "format_address_port"]
 
-format_address = canonical_address
 _WORDS = struct.Struct("!4I")
 
 
 def format_address_port(family: int, address: str, port: int) -> str:
-    """ipvsadm's numeric `addrport_to_anyname`: brackets for every family but AF_INET."""
+    """ipvsadm's numeric `addrport_to_anyname`: brackets for every family but AF_INET.
+
+    `address` is a model value, so already in inet_ntop's spelling.
+    """
     if family == AF_INET:
-        return f"{format_address(address)}:{port}"
-    return f"[{format_address(address)}]:{port}"
+        return f"{address}:{port}"
+    return f"[{address}]:{port}"
 
 
 @functools.lru_cache(maxsize=1 << 16)

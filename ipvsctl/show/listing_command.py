@@ -2,13 +2,13 @@
 
 The CLI parses its options into a `ShowRequest`, asks `check_show_request`
 whether ipvsadm would refuse it, reads the kernel (the table, or the timeouts
-for --timeout), and prints the `ShowOutcome` of `run_show`. Pure.
+for --timeout), and prints the `ShowOutcome` of `render_show`. `run_show` is
+both steps in one, for callers that have the kernel's values already. Pure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 
 from ipvsctl.model import KernelTable, ServiceKey, Timeouts, VirtualServerEntry
 from ipvsctl.show.listing import (
@@ -25,6 +25,7 @@ __all__ = [
     "ShowOutcome",
     "ShowRequest",
     "check_show_request",
+    "render_show",
     "run_show",
     "select_service",
     "usage_failure",
@@ -73,13 +74,6 @@ def check_show_request(request: ShowRequest) -> ShowOutcome | None:
     return None
 
 
-def _same_address(first: str, second: str) -> bool:
-    try:
-        return ip_address(first) == ip_address(second)
-    except ValueError:
-        return first == second
-
-
 def select_service(table: KernelTable, key: ServiceKey) -> VirtualServerEntry | None:
     """The service the kernel would return for IPVS_CMD_GET_SERVICE, or None (ESRCH)."""
     for entry in table.services:
@@ -88,10 +82,11 @@ def select_service(table: KernelTable, key: ServiceKey) -> VirtualServerEntry | 
             continue
         if key.is_fwmark:
             return entry
+        # Model addresses are canonical: equal addresses are equal strings.
         if (
             found.protocol == key.protocol
             and found.port == key.port
-            and _same_address(found.address, key.address)
+            and found.address == key.address
         ):
             return entry
     return None
@@ -104,6 +99,13 @@ def run_show(
     refused = check_show_request(request)
     if refused is not None:
         return refused
+    return render_show(request, table, timeouts)
+
+
+def render_show(
+    request: ShowRequest, table: KernelTable | None = None, timeouts: Timeouts | None = None
+) -> ShowOutcome:
+    """The outcome of a request `check_show_request` accepted."""
     if request.timeout:
         if timeouts is None:
             raise ValueError("--timeout needs the kernel's timeouts")

@@ -16,78 +16,67 @@ Schema (field order is fixed; README documents it):
 
 Services and real servers come in the order the text listing prints them.
 Counters are the kernel's full 64-bit values, never scaled and never cut to
-32 bits the way ipvsadm 1.31 cuts a real server's (see `listing._dest_stats`).
+32 bits the way ipvsadm 1.31 cuts a real server's (see `listing._DEST_COUNTER_MASK`).
+A number this release has no name for (a forwarding method, tunnel type or
+checksum mode of a newer kernel) is given as the number itself.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from operator import attrgetter
 from typing import Any
 
 from ipvsctl.model import (
     AF_INET,
-    AF_INET6,
+    STATS_FIELDS,
     ForwardMethod,
     KernelTable,
-    Protocol,
     RealServerEntry,
     ServiceFlag,
     Stats,
     Timeouts,
     TunnelType,
     VirtualServerEntry,
+    canonical_address,
+)
+from ipvsctl.model.names import (
+    CHECKSUM_NAMES,
+    FAMILY_NAMES,
+    FORWARD_NAMES,
+    PROTOCOL_KEYWORDS,
+    SCHED_FLAG_NAMES,
+    SCHEDULER_FLAG_NAMES,
+    TUNNEL_TYPE_NAMES,
 )
 from ipvsctl.show.listing import ListingOptions
-from ipvsctl.show.listing_address import format_address
 from ipvsctl.show.listing_order import ipvsadm_order
 
 __all__ = ["render_json", "render_timeouts_json", "table_document"]
 
-_FAMILIES: dict[int, str] = {AF_INET: "inet", AF_INET6: "inet6"}
-_PROTOCOLS: dict[int, str] = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.SCTP: "sctp"}
-_FORWARDS = {
-    ForwardMethod.MASQ: "masq",
-    ForwardMethod.LOCAL: "local",
-    ForwardMethod.TUNNEL: "tunnel",
-    ForwardMethod.ROUTE: "route",
-    ForwardMethod.BYPASS: "bypass",
-}
-_TUNNEL_TYPES = {TunnelType.IPIP: "ipip", TunnelType.GUE: "gue", TunnelType.GRE: "gre"}
-_CHECKSUMS = ("none", "csum", "remcsum")
-_SCHED_FLAG_BITS = (ServiceFlag.SCHED1, ServiceFlag.SCHED2, ServiceFlag.SCHED3)
-_SCHED_FLAG_NAMES = {
-    "sh": ("sh-fallback", "sh-port", "flag-3"),
-    "mh": ("mh-fallback", "mh-port", "flag-3"),
-}
-_GENERIC_FLAG_NAMES = ("flag-1", "flag-2", "flag-3")
-
 Document = dict[str, Any]
+
+# The model's counter names with the direction split off: "inpkts" is "in_pkts".
+_STATS_KEYS = tuple(
+    name.replace("in", "in_", 1) if name.startswith("in") else name.replace("out", "out_", 1)
+    for name in STATS_FIELDS
+)
+_stats_values = attrgetter(*STATS_FIELDS)
 
 
 def _family(family: int) -> str:
-    return _FAMILIES.get(family, str(family))
+    return FAMILY_NAMES.get(family, str(family))
 
 
 def _stats(stats: Stats) -> Document:
-    return {
-        "conns": stats.conns,
-        "in_pkts": stats.inpkts,
-        "out_pkts": stats.outpkts,
-        "in_bytes": stats.inbytes,
-        "out_bytes": stats.outbytes,
-        "cps": stats.cps,
-        "in_pps": stats.inpps,
-        "out_pps": stats.outpps,
-        "in_bps": stats.inbps,
-        "out_bps": stats.outbps,
-    }
+    return dict(zip(_STATS_KEYS, _stats_values(stats), strict=True))
 
 
 def _sched_flags(scheduler: str, flags: int) -> list[str]:
     """Every scheduler flag set, by ipvsadm's name for it under this scheduler."""
-    names = _SCHED_FLAG_NAMES.get(scheduler, _GENERIC_FLAG_NAMES)
-    return [name for bit, name in zip(_SCHED_FLAG_BITS, names, strict=True) if flags & bit]
+    own = SCHEDULER_FLAG_NAMES.get(scheduler, {})
+    return [own.get(bit, name) for bit, name in SCHED_FLAG_NAMES.items() if flags & bit]
 
 
 def _mask(family: int, netmask: int) -> tuple[str, int | None]:
@@ -98,7 +87,7 @@ def _mask(family: int, netmask: int) -> tuple[str, int | None]:
     else:
         prefix = max(0, min(128, netmask))
         bits, value = 128, ((1 << 128) - 1) ^ ((1 << (128 - prefix)) - 1)
-        text = format_address(str(ipaddress.IPv6Address(value)))
+        text = canonical_address(str(ipaddress.IPv6Address(value)))
     ones = bin(value).count("1")
     contiguous = value == ((1 << bits) - 1) ^ ((1 << (bits - ones)) - 1)
     return text, (ones if contiguous else None)
@@ -108,9 +97,8 @@ def _tunnel(entry: RealServerEntry) -> Document | None:
     server = entry.server
     if server.forward != ForwardMethod.TUNNEL:
         return None
-    kind = _TUNNEL_TYPES.get(server.tunnel_type, str(int(server.tunnel_type)))
-    flags = server.tunnel_flags
-    checksum = _CHECKSUMS[flags] if 0 <= flags < len(_CHECKSUMS) else str(flags)
+    kind = _name_or_number(TUNNEL_TYPE_NAMES, server.tunnel_type)
+    checksum = _name_or_number(CHECKSUM_NAMES, server.tunnel_flags)
     return {
         "type": kind,
         "port": server.tunnel_port if server.tunnel_type == TunnelType.GUE else None,
@@ -118,13 +106,18 @@ def _tunnel(entry: RealServerEntry) -> Document | None:
     }
 
 
+def _name_or_number(names: dict[int, str], value: int) -> str | int:
+    name = names.get(value)
+    return int(value) if name is None else name
+
+
 def _real_server(entry: RealServerEntry, service_family: int) -> Document:
     server = entry.server
     return {
-        "family": _family(server.family or service_family),
-        "address": format_address(server.address),
+        "family": _family(server.family_in(service_family)),
+        "address": server.address,
         "port": server.port,
-        "forward": _FORWARDS.get(server.forward, str(int(server.forward))),
+        "forward": _name_or_number(FORWARD_NAMES, server.forward),
         "weight": server.weight,
         "upper_threshold": server.upper_threshold,
         "lower_threshold": server.lower_threshold,
@@ -143,8 +136,10 @@ def _service(entry: VirtualServerEntry) -> Document:
     persistent = bool(service.flags & ServiceFlag.PERSISTENT)
     return {
         "family": _family(key.family),
-        "protocol": None if key.is_fwmark else _PROTOCOLS.get(key.protocol, str(key.protocol)),
-        "address": None if key.is_fwmark else format_address(key.address),
+        "protocol": None
+        if key.is_fwmark
+        else PROTOCOL_KEYWORDS.get(key.protocol, str(key.protocol)),
+        "address": None if key.is_fwmark else key.address,
         "port": None if key.is_fwmark else key.port,
         "fwmark": key.fwmark if key.is_fwmark else None,
         "scheduler": service.scheduler,

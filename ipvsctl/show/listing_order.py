@@ -61,7 +61,7 @@ def compare_real_servers(service_family: int) -> Callable[[RealServerEntry, Real
     """libipvs `ipvs_cmp_dests`: the *first* server's family decides how many words count."""
 
     def compare(a: RealServerEntry, b: RealServerEntry) -> int:
-        family = a.server.family or service_family
+        family = a.server.family_in(service_family)
         words = 4 if family == AF_INET6 else 1
         result = _compare_words(a.server.address, b.server.address, words)
         if result:

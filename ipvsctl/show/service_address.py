@@ -12,8 +12,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
-from ipvsctl.show.listing_address import format_address
+from ipvsctl.model import AF_INET, AF_INET6, ServiceKey, canonical_address
+from ipvsctl.model.names import PROTOCOL_KEYWORDS
 
 __all__ = [
     "ILLEGAL_SERVICE",
@@ -39,12 +39,6 @@ LIST_OPTIONS_CONFLICT = "options conflicts in the list command"
 HostResolver = Callable[[str], str | None]
 # Returns the port for (service name, "tcp" | "udp" | "sctp"), or None (getservbyname).
 PortResolver = Callable[[str, str], int | None]
-
-_PROTOCOL_DB_NAMES: dict[int, str] = {
-    Protocol.TCP: "tcp",
-    Protocol.UDP: "udp",
-    Protocol.SCTP: "sctp",
-}
 
 
 class IpvsadmUsageError(Exception):
@@ -129,7 +123,7 @@ def _inet_pton6(text: str) -> str | None:
     if "%" in text or not text.isascii():  # glibc knows no zone ids
         return None
     try:
-        return format_address(str(ipaddress.IPv6Address(text)))
+        return canonical_address(str(ipaddress.IPv6Address(text)))
     except ValueError:
         return None
 
@@ -143,7 +137,7 @@ def _parse_port(text: str, protocol: int, resolve_port: PortResolver | None) -> 
     number = _strtol_whole(text)
     if number is not None and 0 <= number <= 65535:
         return number
-    db_name = _PROTOCOL_DB_NAMES.get(protocol)
+    db_name = PROTOCOL_KEYWORDS.get(protocol)
     if resolve_port is None or db_name is None:
         return None
     return resolve_port(text, db_name)

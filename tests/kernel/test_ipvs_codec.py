@@ -6,17 +6,19 @@ proven in integration/test_kernel_roundtrip.py.
 
 from __future__ import annotations
 
+import socket
 import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
-from ipvsctl.kernel.netlink import GENLMSGHDR, NLA_F_NESTED, parse_attrs
+from ipvsctl.kernel.netlink import GENLMSGHDR, NLA_F_NESTED, attr, nested, parse_attrs
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
     SETTABLE_FLAGS,
+    STATS_FIELDS,
     ForwardMethod,
     Protocol,
     RealServer,
@@ -122,8 +124,6 @@ def test_service_attribute_is_marked_nested() -> None:
 
 
 def test_stats64_preferred_over_32_bit_stats() -> None:
-    from ipvsctl.kernel.netlink import attr, nested
-
     big = 2**40
     stats32 = nested(codec.SVC_STATS, attr(1, struct.pack("=I", 7)))
     stats64 = nested(codec.SVC_STATS64, attr(1, struct.pack("=Q", big)))
@@ -145,3 +145,45 @@ def test_canonical_address_is_the_kernels_spelling() -> None:
     assert canonical_address("::ffff:0:0") == "::ffff:0.0.0.0"
     assert canonical_address("fd00:0::1") == "fd00::1"
     assert canonical_address("10.0.0.1") == "10.0.0.1"
+
+
+def dest_reply(**values: int) -> memoryview:
+    """A GET_DEST reply for 10.0.1.1:80 with the u32/u8/u16 attributes given."""
+    attrs = [
+        attr(codec.DEST_ADDR, socket.inet_pton(AF_INET, "10.0.1.1").ljust(16, b"\0")),
+        attr(codec.DEST_PORT, struct.pack("!H", 80)),
+        attr(codec.DEST_FWD_METHOD, struct.pack("=I", values.get("forward", 0))),
+        attr(codec.DEST_TUN_TYPE, bytes([values.get("tunnel_type", 0)])),
+        attr(codec.DEST_TUN_FLAGS, struct.pack("=H", values.get("tunnel_flags", 0))),
+    ]
+    return as_reply(nested(codec.CMD_ATTR_DEST, *attrs))
+
+
+def test_an_unknown_forwarding_method_decodes_to_its_number() -> None:
+    server = codec.decode_dest(dest_reply(forward=5), AF_INET).server
+    assert server.forward == 5
+    assert isinstance(server.forward, ForwardMethod)
+    # and goes back to the kernel unchanged
+    again = codec.decode_dest(as_reply(codec.dest_full(AF_INET, server)), AF_INET).server
+    assert again == server
+
+
+def test_an_unknown_tunnel_type_decodes_to_its_number() -> None:
+    server = codec.decode_dest(dest_reply(forward=2, tunnel_type=7), AF_INET).server
+    assert server.tunnel_type == 7
+    assert isinstance(server.tunnel_type, TunnelType)
+
+
+def test_unknown_checksum_flags_decode_to_their_number() -> None:
+    server = codec.decode_dest(dest_reply(forward=2, tunnel_type=1, tunnel_flags=9), AF_INET)
+    assert server.server.tunnel_flags == 9
+
+
+def test_stats_decode_in_the_models_field_order() -> None:
+    stats64 = nested(
+        codec.DEST_STATS64,
+        *(attr(kind, struct.pack("=Q", kind * 100)) for kind in range(1, len(STATS_FIELDS) + 1)),
+    )
+    found = parse_attrs(stats64)
+    stats = codec.decode_stats(found, codec.DEST_STATS, codec.DEST_STATS64)
+    assert [getattr(stats, name) for name in STATS_FIELDS] == [k * 100 for k in range(1, 11)]

@@ -331,6 +331,35 @@ def test_tun_info_adds_a_tunnel_column(config: dict[str, Any], info: str) -> Non
     ]
 
 
+# A newer kernel may report numbers this release has no name for; ipvsadm 1.31
+# prints NULL for them (glibc: "(null)") or, for the tunnel column, "n/a".
+
+
+def test_an_unknown_forwarding_method_is_printed_as_ipvsadm_prints_its_null() -> None:
+    text = listing(service(tcp("10.0.0.1", 80), real("10.0.1.1", 80, forward=ForwardMethod(5))))
+    assert text.splitlines()[4] == (
+        "  -> 10.0.1.1:80                  (null)  1      0          0         "
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "info"),
+    [
+        ({"tunnel_type": TunnelType(7)}, "n/a          "),
+        ({"tunnel_type": TunnelType.GUE, "tunnel_port": 6080, "tunnel_flags": 9}, "gue:6080:?   "),
+        ({"tunnel_type": TunnelType.GRE, "tunnel_flags": 4}, "gre:?        "),
+    ],
+)
+def test_an_unknown_tunnel_type_or_checksum_mode_does_not_break_tun_info(
+    config: dict[str, Any], info: str
+) -> None:
+    entry = real("10.0.1.1", 80, forward=ForwardMethod.TUNNEL, **config)
+    text = listing(service(tcp("10.0.0.1", 80), entry), tun_info=True)
+    assert text.splitlines()[4] == (
+        f"  -> 10.0.1.1:80                  Tunnel  {info} 1      0          0         "
+    )
+
+
 # ---- order -------------------------------------------------------------------------
 
 

@@ -218,3 +218,26 @@ def test_timeouts_json() -> None:
 
 def test_json_output_ends_with_a_newline() -> None:
     assert render_json(KernelTable(INFO, ()), ListingOptions()).endswith("}\n")
+
+
+def _only_real_server(**config: Any) -> Any:
+    entry = RealServerEntry(server=RealServer("10.0.1.1", 80, **config))
+    key = ServiceKey(AF_INET, Protocol.TCP, "10.0.0.1", 80)
+    (service,) = document(VirtualServerEntry(VirtualServer(key), real_servers=(entry,)))["services"]
+    return service["real_servers"][0]
+
+
+def test_an_unknown_forwarding_method_is_carried_as_its_number() -> None:
+    assert _only_real_server(forward=ForwardMethod(5))["forward"] == 5
+
+
+def test_an_unknown_tunnel_type_is_carried_as_its_number() -> None:
+    tunnel = _only_real_server(forward=ForwardMethod.TUNNEL, tunnel_type=TunnelType(7))["tunnel"]
+    assert tunnel["type"] == 7
+
+
+def test_an_unknown_checksum_mode_is_carried_as_its_number() -> None:
+    server = _only_real_server(
+        forward=ForwardMethod.TUNNEL, tunnel_type=TunnelType.GUE, tunnel_port=6080, tunnel_flags=9
+    )
+    assert server["tunnel"] == {"type": "gue", "port": 6080, "checksum": 9}
