@@ -1,0 +1,35 @@
+"""Reconcile: desired state vs what the node has -> the plan of changes. Pure.
+
+`plan_node` builds a whole `Plan`; `plan_ipvs_changes`, `plan_addresses` and
+`plan_sysctls` are its parts; `lines` renders a plan as ipvsadm-like text and
+as JSON.
+"""
+
+from ipvsctl.plan.ipvs_changes import plan_ipvs_changes
+from ipvsctl.plan.node_plan import (
+    DEFAULT_INTERFACE,
+    AddressPlan,
+    NodeFacts,
+    Plan,
+    plan_addresses,
+    plan_node,
+    plan_sysctls,
+)
+from ipvsctl.plan.ownership import Ownership, nodeport_keys_to_record
+from ipvsctl.plan.real_servers import RealServerKey, drains_gracefully, plan_real_servers
+
+__all__ = [
+    "DEFAULT_INTERFACE",
+    "AddressPlan",
+    "NodeFacts",
+    "Ownership",
+    "Plan",
+    "RealServerKey",
+    "drains_gracefully",
+    "nodeport_keys_to_record",
+    "plan_addresses",
+    "plan_ipvs_changes",
+    "plan_node",
+    "plan_real_servers",
+    "plan_sysctls",
+]
