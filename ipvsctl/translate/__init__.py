@@ -1,0 +1,18 @@
+"""Translate (pure): Services and EndpointSlices into the desired IPVS state.
+
+`translate_service` turns one Service into its virtual servers; `translate`
+loops it over every Service. No I/O here: inputs in, `DesiredState` out.
+"""
+
+from ipvsctl.translate.scheduling import KNOWN_SCHEDULERS, scheduler_problem
+from ipvsctl.translate.service import is_ours, translate_service
+from ipvsctl.translate.table import index_slices, translate
+
+__all__ = [
+    "KNOWN_SCHEDULERS",
+    "index_slices",
+    "is_ours",
+    "scheduler_problem",
+    "translate",
+    "translate_service",
+]
