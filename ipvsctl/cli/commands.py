@@ -17,6 +17,11 @@ def cli() -> None:
     """ipvsctl: IPVS load balancing for Kubernetes nodes."""
 
 
+# The console script never runs this command: `ipvsctl.cli.main` hands `show`
+# to `show_main` before click is imported (the import alone costs ~0.1 s of a
+# listing ipvsadm prints in ~1 s). It is registered so that `ipvsctl --help`
+# lists it, and so that invoking the group directly (click's CliRunner) runs
+# that same `show_main`, not a second implementation.
 @cli.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
@@ -28,3 +33,13 @@ def show(args: Sequence[str]) -> None:
     from ipvsctl.cli.show import show_main
 
     sys.exit(show_main(args))
+
+
+def _register_engine_commands() -> None:
+    from ipvsctl.cli.engine_commands import apply, cleanup_command, diff
+
+    for command in (apply, diff, cleanup_command):
+        cli.add_command(command)
+
+
+_register_engine_commands()

@@ -1,0 +1,204 @@
+"""`ipvsctl apply`, `diff` and `cleanup`: options in, one engine call, the plan out.
+
+Exit statuses, as `diff` has them: 0 nothing to do (or done), 1 changes
+(`diff`) or a change the kernel refused (`apply`), 2 bad input or an
+unusable kernel, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from ipvsctl.kernel import KernelError
+from ipvsctl.links import LinkError
+from ipvsctl.plan.lines import plan_document, plan_lines
+from ipvsctl.reconcile import EngineOptions, OptionError, Outcome, cleanup, reconcile_manifests
+from ipvsctl.sources import SourceError, read_manifests
+
+EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def default_node_name() -> str:
+    return os.environ.get("NODE_NAME") or socket.gethostname()
+
+
+def split_list(values: Sequence[str]) -> tuple[str, ...]:
+    """A list flag given comma-separated (as kube-proxy takes it), repeated, or both."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+def translation_options(command: Handler) -> Handler:
+    """The flags `apply`, `diff` (and `run`) share."""
+    for option in reversed(
+        [
+            click.option(
+                "--node-name",
+                default=default_node_name,
+                show_default="$NODE_NAME, then the hostname",
+                help="This node, for internalTrafficPolicy/externalTrafficPolicy Local.",
+            ),
+            click.option(
+                "--scheduler",
+                default="rr",
+                show_default=True,
+                help="Scheduler of Services without an ipvsctl.io/scheduler annotation.",
+            ),
+            click.option(
+                "--interface",
+                default="kube-ipvs0",
+                show_default=True,
+                help="Dummy interface the service IPs are bound to.",
+            ),
+            click.option(
+                "--nodeport-addresses",
+                multiple=True,
+                metavar="CIDRS",
+                help="Node addresses for NodePorts: comma-separated CIDRs, or repeat the "
+                "flag. No NodePorts when not given.",
+            ),
+            click.option(
+                "--strict-arp",
+                is_flag=True,
+                help="Set arp_ignore=1 and arp_announce=2 (for ARP-based load balancers).",
+            ),
+            click.option(
+                "-o",
+                "--output",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                help="Plan as ipvsadm-like lines, or JSON.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _engine_options(
+    node_name: str,
+    scheduler: str,
+    interface: str,
+    nodeport_addresses: Sequence[str],
+    strict_arp: bool,
+) -> EngineOptions:
+    return EngineOptions(
+        node_name=node_name,
+        scheduler=scheduler,
+        interface=interface,
+        nodeport_cidrs=split_list(nodeport_addresses),
+        strict_arp=strict_arp,
+    )
+
+
+def _print_plan(outcome: Outcome, output: str) -> None:
+    if output == "json":
+        sys.stdout.write(json.dumps(plan_document(outcome.plan), indent=2) + "\n")
+    else:
+        sys.stdout.writelines(line + "\n" for line in plan_lines(outcome.plan))
+
+
+def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool) -> Outcome:
+    """Read, validate, plan and (when `apply`) apply; exits 2 on bad input or kernel."""
+    try:
+        inputs = read_manifests(files, sys.stdin)
+        for note in inputs.notes:
+            click.echo(f"ipvsctl: {note}", err=True)
+        outcome = reconcile_manifests(inputs, options, apply=apply)
+    except (SourceError, OptionError, KernelError, LinkError) as error:
+        click.echo(f"ipvsctl: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    if outcome.errors:
+        for problem in outcome.errors:
+            click.echo(f"ipvsctl: {problem}", err=True)
+        click.echo("ipvsctl: nothing was changed", err=True)
+        sys.exit(EXIT_ERROR)
+    _print_plan(outcome, output)
+    for failure in outcome.failures:
+        click.echo(f"ipvsctl: failed: {failure}", err=True)
+    return outcome
+
+
+FILES = click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="YAML or JSON of Services and EndpointSlices: a file, a directory, or - for stdin. "
+    "Repeatable.",
+)
+
+
+@click.command()
+@FILES
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@translation_options
+def apply(
+    files: Sequence[str],
+    dry_run: bool,
+    node_name: str,
+    scheduler: str,
+    interface: str,
+    nodeport_addresses: Sequence[str],
+    strict_arp: bool,
+    output: str,
+) -> None:
+    """Make the kernel match the Services and EndpointSlices in FILEs.
+
+    Only what differs is changed; virtual servers ipvsctl does not own are
+    never touched. Prints what it did, one ipvsadm-like line per change.
+    """
+    options = _engine_options(node_name, scheduler, interface, nodeport_addresses, strict_arp)
+    outcome = _run(files, options, output, apply=not dry_run)
+    sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)
+
+
+@click.command()
+@FILES
+@translation_options
+def diff(
+    files: Sequence[str],
+    node_name: str,
+    scheduler: str,
+    interface: str,
+    nodeport_addresses: Sequence[str],
+    strict_arp: bool,
+    output: str,
+) -> None:
+    """Print what `apply` would change: exit 0 when nothing, 1 when something, 2 on error."""
+    options = _engine_options(node_name, scheduler, interface, nodeport_addresses, strict_arp)
+    outcome = _run(files, options, output, apply=False)
+    sys.exit(EXIT_OK if outcome.plan.is_empty else EXIT_CHANGES)
+
+
+@click.command(name="cleanup")
+@click.option(
+    "--interface", default="kube-ipvs0", show_default=True, help="ipvsctl's dummy interface."
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
+    """Remove everything ipvsctl owns: its virtual servers, addresses and interface.
+
+    Virtual servers on other addresses, and NodePort ones ipvsctl did not
+    create, stay as they are.
+    """
+    try:
+        outcome = cleanup(EngineOptions(interface=interface), apply=not dry_run)
+    except (KernelError, LinkError) as error:
+        click.echo(f"ipvsctl: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    _print_plan(outcome, output)
+    for failure in outcome.failures:
+        click.echo(f"ipvsctl: failed: {failure}", err=True)
+    sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)

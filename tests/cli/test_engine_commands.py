@@ -1,0 +1,103 @@
+"""apply/diff/cleanup on bad input: one line per problem, exit 2, and no kernel touched.
+
+The kernel and links are replaced by stand-ins that fail the test if opened:
+validation must finish before either is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ipvsctl.cli.commands import cli
+from ipvsctl.cli.engine_commands import split_list
+from ipvsctl.reconcile import node_reconcile
+
+GOOD_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop, annotations: {ipvsctl.io/scheduler: SCHED}}
+spec:
+  clusterIP: 10.96.0.10
+  clusterIPs: [10.96.0.10]
+  ports: [{name: http, port: PORT, protocol: TCP}]
+"""
+
+
+def manifest(tmp_path: Path, scheduler: str = "rr", port: str = "80") -> str:
+    path = tmp_path / "m.yaml"
+    path.write_text(GOOD_SERVICE.replace("SCHED", scheduler).replace("PORT", port))
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the kernel or links were opened before validation finished")
+
+    monkeypatch.setattr(node_reconcile, "IpvsKernel", refuse)
+    monkeypatch.setattr(node_reconcile, "DummyInterface", refuse)
+    monkeypatch.setattr(node_reconcile, "available_schedulers", lambda: None)
+
+
+@pytest.mark.parametrize("command", ["apply", "diff"])
+def test_unknown_scheduler_is_one_line_naming_service_and_annotation(
+    tmp_path: Path, command: str
+) -> None:
+    result = CliRunner().invoke(cli, [command, "-f", manifest(tmp_path, scheduler="fastest")])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        'ipvsctl: Service shop/api: metadata.annotations["ipvsctl.io/scheduler"]: '
+        'unknown scheduler "fastest" (known: rr, wrr, lc,'
+    )
+    assert lines[-1] == "ipvsctl: nothing was changed"
+    assert result.stdout == ""
+
+
+def test_port_out_of_range_names_the_field(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["apply", "-f", manifest(tmp_path, port="70000")])
+    assert result.exit_code == 2
+    assert "Service shop/api: spec.ports[0].port: " in result.stderr
+    assert "70000" in result.stderr
+
+
+def test_unparsable_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: [\n")
+    result = CliRunner().invoke(cli, ["diff", "-f", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: line " in result.stderr
+
+
+def test_unknown_default_scheduler_names_the_flag(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["apply", "-f", manifest(tmp_path), "--scheduler", "fastest"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith('ipvsctl: --scheduler: unknown scheduler "fastest"')
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    bad = tmp_path / "two.yaml"
+    bad.write_text(
+        GOOD_SERVICE.replace("SCHED", "fastest").replace("PORT", "80")
+        + "---\n"
+        + GOOD_SERVICE.replace("SCHED", "rr").replace("PORT", "0").replace("name: api", "name: b")
+    )
+    result = CliRunner().invoke(cli, ["apply", "-f", str(bad)])
+    assert result.exit_code == 2
+    assert "Service shop/api:" in result.stderr and "Service shop/b:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (["10.0.0.0/8,192.168.0.0/16"], ("10.0.0.0/8", "192.168.0.0/16")),
+        (["10.0.0.0/8", "fd00::/8"], ("10.0.0.0/8", "fd00::/8")),
+        (["10.0.0.0/8, ,fd00::/8", ""], ("10.0.0.0/8", "fd00::/8")),
+        ([], ()),
+    ],
+)
+def test_list_flags_take_commas_and_repeats(given: list[str], expected: tuple[str, ...]) -> None:
+    assert split_list(given) == expected
