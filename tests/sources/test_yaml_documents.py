@@ -1,0 +1,351 @@
+"""yaml_documents: the fast reader gives exactly what PyYAML's SafeLoader gives, or steps aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipvsctl.sources.yaml_documents import load_documents, simple_documents
+
+C_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def pyyaml(text: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> list[Any]:
+    return [document for document in yaml.load_all(text, Loader=loader) if document is not None]
+
+
+def same(found: list[Any], expected: list[Any]) -> bool:
+    """Equal with types, order and NaN: repr tells 1 from True and 1.0, and nan from nan."""
+    return repr(found) == repr(expected)
+
+
+def check_fast_path(text: str) -> list[Any] | None:
+    """If the fast reader takes the text, both PyYAML loaders read it so, without error."""
+    fast = simple_documents(text)
+    if fast is not None:
+        assert same(fast, pyyaml(text)), text
+        assert same(fast, pyyaml(text, C_LOADER)), text
+    return fast
+
+
+def check_reads_as_pyyaml(text: str) -> None:
+    """load_documents gives what libyaml-backed PyYAML gives, or fails as it does."""
+    try:
+        expected = pyyaml(text, C_LOADER)
+    except yaml.YAMLError:
+        with pytest.raises(yaml.YAMLError):
+            list(load_documents(text))
+        return
+    assert same(list(load_documents(text)), expected)
+
+
+TRICKY_SCALARS = [
+    "yes",
+    "Yes",
+    "YES",
+    "yEs",
+    "no",
+    "No",
+    "NO",
+    "on",
+    "On",
+    "ON",
+    "off",
+    "Off",
+    "OFF",
+    "true",
+    "True",
+    "TRUE",
+    "tRue",
+    "false",
+    "False",
+    "FALSE",
+    "y",
+    "n",
+    "Y",
+    "N",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "nUll",
+    "0",
+    "-0",
+    "+1",
+    "017",
+    "08",
+    "0o17",
+    "0x1F",
+    "0x_1F",
+    "0b101",
+    "0b2",
+    "1_000",
+    "1__0",
+    "_1",
+    "1:20",
+    "-1:20:30",
+    "1:60",
+    "190:20:30.15",
+    ".5",
+    "1.",
+    "-.5",
+    "1e3",
+    "1.0e3",
+    "1.0e+3",
+    "6.8523015e+5",
+    "685.230_15e+03",
+    ".inf",
+    "-.inf",
+    "+.Inf",
+    ".INF",
+    ".NaN",
+    ".nan",
+    ".NAN",
+    ".nAn",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10 -5",
+    "2001-12-15T02:59:43.1Z",
+    "2002-1-1",
+    "10.96.0.1",
+    "fd00::1",
+    "::1",
+    "a:b",
+    "a::b",
+    "-a",
+    "-1",
+    "--",
+    "a b",
+    "a  b",
+    "a#b",
+    "a,b",
+    "a[0]",
+    "a{b}",
+    "<<",
+    "=",
+    "a=b",
+    "@x",
+    "`x",
+    "%x",
+    "!x",
+    "&x",
+    "*x",
+    "|",
+    ">",
+    "?x",
+    ":x",
+    "-",
+    "?",
+    "x:",
+    "x: y",
+]
+TRICKY_SCALARS += [f'"{s}"' for s in ("yes", "1", "", "~", "a'b")]
+TRICKY_SCALARS += [f"'{s}'" for s in ("yes", "1", "", "~", 'a"b', "a''b")]
+CONTEXTS = [
+    "key: {}\n",
+    "{}: value\n",
+    "- {}\n",
+    "[{}]\n",
+    "[a, {}, b]\n",
+    "{{k: {}}}\n",
+    "{{{}: v}}\n",
+    "outer:\n  key: {} # comment\n",
+    "{}\n",
+    "- - {}\n",
+]
+
+
+@pytest.mark.parametrize("scalar", TRICKY_SCALARS)
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_a_tricky_scalar_reads_as_pyyaml_reads_it(context: str, scalar: str) -> None:
+    text = context.format(scalar)
+    check_fast_path(text)
+    check_reads_as_pyyaml(text)
+
+
+@pytest.mark.parametrize(
+    "scalar", ["yes", "On", "~", "", "0x1F", "0o17", "017", "1_000", "1:20", ".5", "-.inf", ".NaN"]
+)
+def test_a_common_resolver_case_takes_the_fast_path(scalar: str) -> None:
+    text = f"key: {scalar}\nlist: [{scalar or 'x'}]\n"
+    assert check_fast_path(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: *x\n",
+        "base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n",
+        "a: !!str 1\n",
+        "a: !custom 1\n",
+        "a: |\n  line\n  two\n",
+        "a: >-\n  folded\n  text\n",
+        "a: plain\n  continued\n",
+        "a: [1,\n  2]\n",
+        'a: "esc\\taped"\n',
+        "%YAML 1.1\n---\na: 1\n",
+        "a: 1\n...\n---\nb: 2\n",
+        "? complex\n: key\n",
+        "a:\tb\n",
+        "a: 1\r\nb: 2\r\n",
+        "name: caf\u00e9\n",
+        "\ufeffa: 1\n",
+        "--- text on the marker line\n",
+    ],
+)
+def test_yaml_beyond_the_fast_reader_is_left_to_pyyaml(text: str) -> None:
+    assert simple_documents(text) is None
+    check_reads_as_pyyaml(text)
+
+
+def test_documents_of_a_stream_and_null_ones_dropped() -> None:
+    text = "# head\na: 1\n---\n---\nnull\n--- # c\n- x\n---\n"
+    assert simple_documents(text) == [{"a": 1}, ["x"]]
+    assert check_fast_path(text) is not None
+
+
+def test_block_layouts_read_as_pyyaml_reads_them() -> None:
+    text = (
+        "a:\n- x\n- y: 1\n  z:\n  - 2\n-\n- - n\n  - m\nb:\n    deep:\n        v: 1\n"
+        "c:\nd: ''\n'q k': \"d v\"\ne: {x: [1, {y: 2}], z: []}\nf: [ a , b ]\ng: { }\n"
+        "seq:\n  -   spaced: 1\n      more: 2\n  - plain scalar # comment\n"
+    )
+    assert check_fast_path(text) is not None
+
+
+def test_a_line_error_is_pyyamls_error() -> None:
+    text = "a: 1\nb: [x\nc: 3\n"
+    assert simple_documents(text) is None
+    with pytest.raises(yaml.MarkedYAMLError) as caught:
+        list(load_documents(text))
+    assert caught.value.problem_mark is not None
+
+
+def test_documents_before_a_bad_one_are_still_given() -> None:
+    found: list[Any] = []
+    with pytest.raises(yaml.YAMLError):
+        found.extend(load_documents("a: 1\n---\nb: [\n"))
+    assert found == [{"a": 1}]
+
+
+# Generated documents: random trees written in random YAML styles.
+
+WORDS = st.sampled_from(
+    [*TRICKY_SCALARS, "web", "kind", "10.0.0.1", "a b c", "x-y_z.1", "Service", "ports"]
+)
+
+
+@st.composite
+def scalars(draw: st.DrawFn) -> str:
+    word = draw(WORDS | st.text(alphabet="ab1:-.# '\"[]{},!&*?", min_size=0, max_size=6))
+    style = draw(st.sampled_from(["plain", "single", "double"]))
+    if style == "single":
+        return "'" + word.replace("'", "''") + "'"
+    if style == "double" and '"' not in word:
+        return f'"{word}"'
+    return word
+
+
+Tree = Any
+trees = st.recursive(
+    scalars(),
+    lambda children: (
+        st.lists(children, max_size=4).map(lambda items: ("seq", items))
+        | st.lists(st.tuples(scalars(), children), max_size=4).map(lambda items: ("map", items))
+    ),
+    max_leaves=12,
+)
+
+
+def flow(tree: Tree) -> str:
+    if isinstance(tree, str):
+        return tree
+    kind, items = tree
+    if kind == "seq":
+        return "[" + ", ".join(flow(item) for item in items) + "]"
+    return "{" + ", ".join(f"{flow(key)}: {flow(value)}" for key, value in items) + "}"
+
+
+def block(tree: Tree, indent: int, step: int, data: st.DataObject) -> list[str]:
+    """Lines of `tree` as a block node at `indent` (scalars, and at random collections, in flow)."""
+    pad = " " * indent
+    if isinstance(tree, str) or not tree[1] or data.draw(st.integers(0, 4)) == 0:
+        return [pad + flow(tree)]
+    kind, items = tree
+    lines: list[str] = []
+    for item in items:
+        if kind == "seq":
+            head, value = pad + "-", item
+        else:
+            key, value = item
+            head = f"{pad}{key}:"
+        if isinstance(value, str) or not value[1]:
+            lines.append(f"{head} {flow(value)}")
+            continue
+        compact = kind == "seq" and data.draw(st.booleans())
+        if compact:  # `- key: value` or `- - item`: the node starts on the entry's line
+            inner = block(value, indent + 2, step, data)
+            lines.append(f"{head} {inner[0].lstrip(' ')}")
+            lines += inner[1:]
+            continue
+        indentless = kind == "map" and value[0] == "seq" and data.draw(st.booleans())
+        lines.append(head + data.draw(st.sampled_from(["", " # note"])))
+        lines += block(value, indent if indentless else indent + step, step, data)
+    return lines
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(trees, min_size=1, max_size=3), st.integers(1, 4), st.data())
+def test_generated_documents_read_as_pyyaml_reads_them(
+    documents: list[Tree], step: int, data: st.DataObject
+) -> None:
+    text = "---\n".join("\n".join(block(tree, 0, step, data)) + "\n" for tree in documents)
+    check_fast_path(text)
+    check_reads_as_pyyaml(text)
+
+
+FRAGMENTS = st.sampled_from(
+    [
+        "- ",
+        "-",
+        "a",
+        "b: ",
+        "c:",
+        " ",
+        "  ",
+        "# x",
+        " #",
+        "'q'",
+        '"d"',
+        "'",
+        '"',
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        ":",
+        ": ",
+        "1",
+        "yes",
+        "~",
+        "---",
+        "&a ",
+        "*a",
+        "!t ",
+        "|",
+        ">",
+        "?",
+        "x:y",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.lists(FRAGMENTS, max_size=6).map("".join), min_size=1, max_size=8))
+def test_the_fast_reader_takes_nothing_pyyaml_reads_otherwise(lines: list[str]) -> None:
+    check_fast_path("\n".join(lines) + "\n")
