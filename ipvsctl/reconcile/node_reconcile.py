@@ -9,7 +9,8 @@ the plan it lists exactly the desired ones (and any whose delete failed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.kernel.schedulers import available_schedulers
@@ -47,8 +48,9 @@ class EngineOptions:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The plan (carried out unless dry run), the input problems that stopped it
-    before anything changed, and the changes the kernel refused."""
+    """What was done (the whole plan on a dry run; without the refused changes
+    otherwise), the input problems that stopped it before anything changed,
+    and one line per change the kernel refused."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
@@ -100,7 +102,22 @@ def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) 
         refused = carry_out(plan, kernel, links)
         failed_changes = [failure.change for failure in refused]
         write_nodeports(record, nodeport_keys_to_record(desired.virtual_servers, failed_changes))
-    return Outcome(plan=plan, failures=tuple(describe(failure) for failure in refused))
+    return Outcome(plan=without(plan, refused), failures=describe_all(refused))
+
+
+def without(plan: Plan, refused: Sequence[ChangeFailure]) -> Plan:
+    """The plan less the IPVS changes the kernel refused: what was carried out."""
+    if not refused:
+        return plan
+    failed = {id(failure.change) for failure in refused}
+    return replace(plan, ipvs=tuple(c for c in plan.ipvs if id(c) not in failed))
+
+
+def describe_all(refused: Sequence[ChangeFailure]) -> tuple[str, ...]:
+    return tuple(
+        f"{change_line(failure.change)}: {failure.message} (errno {failure.errno})"
+        for failure in refused
+    )
 
 
 def carry_out(plan: Plan, kernel: IpvsKernel, links: DummyInterface) -> list[ChangeFailure]:
@@ -113,10 +130,6 @@ def carry_out(plan: Plan, kernel: IpvsKernel, links: DummyInterface) -> list[Cha
     refused = kernel.apply(plan.ipvs)
     links.delete_addresses(plan.interface, plan.addresses_del)
     return refused
-
-
-def describe(failure: ChangeFailure) -> str:
-    return f"{change_line(failure.change)}: {failure.message} (errno {failure.errno})"
 
 
 def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
@@ -144,6 +157,10 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
             links.delete_addresses(plan.interface, plan.addresses_del)
             if exists:
                 links.delete(plan.interface)
+            done = plan
+        else:
+            # Keep the addresses (and so the ownership) of what could not be deleted.
+            done = replace(without(plan, refused), addresses_del=(), delete_interface=False)
         failed_changes = [failure.change for failure in refused]
         write_nodeports(record, nodeport_keys_to_record((), failed_changes))
-    return Outcome(plan=plan, failures=tuple(describe(failure) for failure in refused))
+    return Outcome(plan=done, failures=describe_all(refused))
