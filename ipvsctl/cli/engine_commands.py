@@ -7,6 +7,7 @@ unusable kernel, with nothing changed.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -110,6 +111,10 @@ def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool)
     """Read, validate, plan and (when `apply`) apply; exits 2 on bad input or kernel."""
     try:
         inputs = read_manifests(files, sys.stdin)
+        # The inputs live until the process ends: keeping the cyclic collector
+        # from re-walking their millions of objects on every collection of
+        # translation's garbage saves a third of translate's time.
+        gc.freeze()
         for note in inputs.notes:
             click.echo(f"ipvsctl: {note}", err=True)
         outcome = reconcile_manifests(inputs, options, apply=apply)

@@ -28,28 +28,33 @@ Schema (field order fixed; services and real servers use the field names of
 `persistent` is the persistence timeout, null when not persistent; `netmask`
 is the persistence mask in address syntax and `prefix_length` its length
 when contiguous. `tunnel` is null unless the forwarding method is tunnel or a
-tunnel setting differs from the default. An empty plan is `[]`.
+tunnel setting differs from the default. A number this release has no name
+for is given as the number, as `show --json` gives it. The service and real
+server fields are built by `ipvsctl.model.documents`, as `show --json` builds
+them. An empty plan is `[]`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 
 from ipvsctl.model.changes import IpvsChange, Op
+from ipvsctl.model.documents import (
+    real_server_fields,
+    real_server_key_fields,
+    scheduler_flag_names,
+    service_fields,
+    service_key_fields,
+    tunnel_fields,
+    unnamed_as_number,
+)
 from ipvsctl.model.ipvs import (
-    AF_INET,
     AF_INET6,
     ForwardMethod,
-    Protocol,
     RealServer,
-    ServiceFlag,
-    ServiceKey,
     TunnelType,
-    VirtualServer,
     address_family,
-    canonical_address,
 )
 from ipvsctl.plan.node_plan import Plan
 
@@ -62,87 +67,12 @@ __all__ = [
 
 Document = dict[str, Any]
 
-_FAMILIES: dict[int, str] = {AF_INET: "inet", AF_INET6: "inet6"}
-_PROTOCOLS: dict[int, str] = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.SCTP: "sctp"}
-_FORWARDS: dict[int, str] = {
-    ForwardMethod.MASQ: "masq",
-    ForwardMethod.LOCAL: "local",
-    ForwardMethod.TUNNEL: "tunnel",
-    ForwardMethod.ROUTE: "route",
-    ForwardMethod.BYPASS: "bypass",
-}
-_TUNNEL_TYPES: dict[int, str] = {
-    TunnelType.IPIP: "ipip",
-    TunnelType.GUE: "gue",
-    TunnelType.GRE: "gre",
-}
-_CHECKSUMS = ("none", "csum", "remcsum")
-
-# ipvsadm's names per scheduler; sh and mh name their own flag-1/flag-2.
-_SCHED_FLAG_BITS = (ServiceFlag.SCHED1, ServiceFlag.SCHED2, ServiceFlag.SCHED3)
-_SCHED_FLAG_NAMES = {
-    "sh": ("sh-fallback", "sh-port", "flag-3"),
-    "mh": ("mh-fallback", "mh-port", "flag-3"),
-}
-_GENERIC_FLAG_NAMES = ("flag-1", "flag-2", "flag-3")
-
-
-def sched_flag_names(scheduler: str, flags: int) -> list[str]:
-    """The scheduler flags set, by the names ipvsadm's `-b` takes for this scheduler."""
-    names = _SCHED_FLAG_NAMES.get(scheduler, _GENERIC_FLAG_NAMES)
-    return [name for bit, name in zip(_SCHED_FLAG_BITS, names, strict=True) if flags & bit]
-
-
-def _family(family: int) -> str:
-    return _FAMILIES.get(family, str(family))
-
-
-def _service_key(key: ServiceKey) -> Document:
-    fwmark = key.is_fwmark
-    return {
-        "family": _family(key.family),
-        "protocol": None if fwmark else _PROTOCOLS.get(key.protocol, str(key.protocol)),
-        "address": None if fwmark else key.address,
-        "port": None if fwmark else key.port,
-        "fwmark": key.fwmark if fwmark else None,
-    }
-
-
-def _mask(family: int, netmask: int) -> tuple[str, int | None]:
-    """The persistence mask in address syntax, and its prefix length when contiguous."""
-    if family == AF_INET:
-        bits, value = 32, netmask & 0xFFFFFFFF
-        text = str(ipaddress.IPv4Address(value))
-    else:
-        prefix = max(0, min(128, netmask))
-        bits, value = 128, ((1 << 128) - 1) ^ ((1 << (128 - prefix)) - 1)
-        text = canonical_address(str(ipaddress.IPv6Address(value)))
-    ones = bin(value).count("1")
-    contiguous = value == ((1 << bits) - 1) ^ ((1 << (bits - ones)) - 1)
-    return text, (ones if contiguous else None)
-
-
-def _service(service: VirtualServer) -> Document:
-    netmask, prefix_length = _mask(service.key.family, service.netmask)
-    persistent = bool(service.flags & ServiceFlag.PERSISTENT)
-    return {
-        **_service_key(service.key),
-        "scheduler": service.scheduler,
-        "flags": sched_flag_names(service.scheduler, service.flags),
-        "one_packet": bool(service.flags & ServiceFlag.ONEPACKET),
-        "persistent": service.timeout if persistent else None,
-        "netmask": netmask,
-        "prefix_length": prefix_length,
-        "pe": service.pe_name or None,
-    }
+# `lines` prints `-b` with the flags the JSON names (re-exported there).
+sched_flag_names = scheduler_flag_names
 
 
 def _real_server_key(server: RealServer) -> Document:
-    return {
-        "family": _family(address_family(server.address)),
-        "address": server.address,
-        "port": server.port,
-    }
+    return real_server_key_fields(server, address_family(server.address))
 
 
 def _tunnel(server: RealServer) -> Document | None:
@@ -151,21 +81,12 @@ def _tunnel(server: RealServer) -> Document | None:
     )
     if defaults and server.forward != ForwardMethod.TUNNEL:
         return None
-    flags = server.tunnel_flags
-    return {
-        "type": _TUNNEL_TYPES.get(server.tunnel_type, str(int(server.tunnel_type))),
-        "port": server.tunnel_port,
-        "checksum": _CHECKSUMS[flags] if 0 <= flags < len(_CHECKSUMS) else str(flags),
-    }
+    return tunnel_fields(server, unnamed_as_number)
 
 
 def _real_server(server: RealServer) -> Document:
     return {
-        **_real_server_key(server),
-        "forward": _FORWARDS.get(server.forward, str(int(server.forward))),
-        "weight": server.weight,
-        "upper_threshold": server.upper_threshold,
-        "lower_threshold": server.lower_threshold,
+        **real_server_fields(server, address_family(server.address), unnamed_as_number),
         "tunnel": _tunnel(server),
     }
 
@@ -173,12 +94,12 @@ def _real_server(server: RealServer) -> Document:
 def change_document(change: IpvsChange) -> Document:
     op, service, server = change.op, change.service, change.real_server
     if op in (Op.ADD_SERVICE, Op.EDIT_SERVICE):
-        return {"op": op.value, "service": _service(service)}
+        return {"op": op.value, "service": service_fields(service)}
     if op is Op.DELETE_SERVICE:
-        return {"op": op.value, "service": _service_key(service.key)}
+        return {"op": op.value, "service": service_key_fields(service.key)}
     assert server is not None  # IpvsChange checks it for real-server ops
     described = _real_server_key(server) if op is Op.DELETE_REAL else _real_server(server)
-    return {"op": op.value, "service": _service_key(service.key), "real_server": described}
+    return {"op": op.value, "service": service_key_fields(service.key), "real_server": described}
 
 
 def _address_step(op: str, address: str, device: str) -> Document:

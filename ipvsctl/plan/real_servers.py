@@ -11,7 +11,6 @@ expire_nodest_conn their entries die on the next packet.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
 
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import Protocol, RealServer, RealServerEntry, VirtualServer
@@ -76,7 +75,7 @@ def plan_real_servers(
     for key, entry in present_by_key.items():
         if graceful and _has_connections(entry) and key not in expired:
             if entry.server.weight != 0:
-                drained = replace(entry.server, weight=0)
+                drained = entry.server._replace(weight=0)
                 changes.append(IpvsChange(Op.EDIT_REAL, service, drained))
         else:
             changes.append(IpvsChange(Op.DELETE_REAL, service, entry.server))

@@ -18,37 +18,33 @@ Services and real servers come in the order the text listing prints them.
 Counters are the kernel's full 64-bit values, never scaled and never cut to
 32 bits the way ipvsadm 1.31 cuts a real server's (see `listing._DEST_COUNTER_MASK`).
 A number this release has no name for (a forwarding method, tunnel type or
-checksum mode of a newer kernel) is given as the number itself.
+checksum mode of a newer kernel) is given as the number itself. The fields a
+service and a real server share with the plan's JSON come from
+`ipvsctl.model.documents`; the counters and `tunnel`'s nulls are this schema's own.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from operator import attrgetter
 from typing import Any
 
 from ipvsctl.model import (
-    AF_INET,
     STATS_FIELDS,
     ForwardMethod,
     KernelTable,
+    RealServer,
     RealServerEntry,
-    ServiceFlag,
     Stats,
     Timeouts,
     TunnelType,
     VirtualServerEntry,
-    canonical_address,
 )
-from ipvsctl.model.names import (
-    CHECKSUM_NAMES,
-    FAMILY_NAMES,
-    FORWARD_NAMES,
-    PROTOCOL_KEYWORDS,
-    SCHED_FLAG_NAMES,
-    SCHEDULER_FLAG_NAMES,
-    TUNNEL_TYPE_NAMES,
+from ipvsctl.model.documents import (
+    real_server_fields,
+    service_fields,
+    tunnel_fields,
+    unnamed_as_number,
 )
 from ipvsctl.show.listing import ListingOptions
 from ipvsctl.show.listing_order import ipvsadm_order
@@ -65,92 +61,39 @@ _STATS_KEYS = tuple(
 _stats_values = attrgetter(*STATS_FIELDS)
 
 
-def _family(family: int) -> str:
-    return FAMILY_NAMES.get(family, str(family))
-
-
 def _stats(stats: Stats) -> Document:
     return dict(zip(_STATS_KEYS, _stats_values(stats), strict=True))
 
 
-def _sched_flags(scheduler: str, flags: int) -> list[str]:
-    """Every scheduler flag set, by ipvsadm's name for it under this scheduler."""
-    own = SCHEDULER_FLAG_NAMES.get(scheduler, {})
-    return [own.get(bit, name) for bit, name in SCHED_FLAG_NAMES.items() if flags & bit]
-
-
-def _mask(family: int, netmask: int) -> tuple[str, int | None]:
-    """The persistence mask in address syntax, and its prefix length when contiguous."""
-    if family == AF_INET:
-        bits, value = 32, netmask & 0xFFFFFFFF
-        text = str(ipaddress.IPv4Address(value))
-    else:
-        prefix = max(0, min(128, netmask))
-        bits, value = 128, ((1 << 128) - 1) ^ ((1 << (128 - prefix)) - 1)
-        text = canonical_address(str(ipaddress.IPv6Address(value)))
-    ones = bin(value).count("1")
-    contiguous = value == ((1 << bits) - 1) ^ ((1 << (bits - ones)) - 1)
-    return text, (ones if contiguous else None)
-
-
-def _tunnel(entry: RealServerEntry) -> Document | None:
-    server = entry.server
+def _tunnel(server: RealServer) -> Document | None:
+    """The tunnel as the kernel applies it: null port unless GUE, null checksum for IPIP."""
     if server.forward != ForwardMethod.TUNNEL:
         return None
-    kind = _name_or_number(TUNNEL_TYPE_NAMES, server.tunnel_type)
-    checksum = _name_or_number(CHECKSUM_NAMES, server.tunnel_flags)
-    return {
-        "type": kind,
-        "port": server.tunnel_port if server.tunnel_type == TunnelType.GUE else None,
-        "checksum": checksum if server.tunnel_type != TunnelType.IPIP else None,
-    }
-
-
-def _name_or_number(names: dict[int, str], value: int) -> str | int:
-    name = names.get(value)
-    return int(value) if name is None else name
+    tunnel = tunnel_fields(server, unnamed_as_number)
+    if server.tunnel_type != TunnelType.GUE:
+        tunnel["port"] = None
+    if server.tunnel_type == TunnelType.IPIP:
+        tunnel["checksum"] = None
+    return tunnel
 
 
 def _real_server(entry: RealServerEntry, service_family: int) -> Document:
     server = entry.server
     return {
-        "family": _family(server.family_in(service_family)),
-        "address": server.address,
-        "port": server.port,
-        "forward": _name_or_number(FORWARD_NAMES, server.forward),
-        "weight": server.weight,
-        "upper_threshold": server.upper_threshold,
-        "lower_threshold": server.lower_threshold,
+        **real_server_fields(server, server.family_in(service_family), unnamed_as_number),
         "active_conns": entry.active_conns,
         "inactive_conns": entry.inactive_conns,
         "persistent_conns": entry.persistent_conns,
-        "tunnel": _tunnel(entry),
+        "tunnel": _tunnel(server),
         "stats": _stats(entry.stats),
     }
 
 
 def _service(entry: VirtualServerEntry) -> Document:
-    service = entry.service
-    key = service.key
-    netmask, prefix_length = _mask(key.family, service.netmask)
-    persistent = bool(service.flags & ServiceFlag.PERSISTENT)
     return {
-        "family": _family(key.family),
-        "protocol": None
-        if key.is_fwmark
-        else PROTOCOL_KEYWORDS.get(key.protocol, str(key.protocol)),
-        "address": None if key.is_fwmark else key.address,
-        "port": None if key.is_fwmark else key.port,
-        "fwmark": key.fwmark if key.is_fwmark else None,
-        "scheduler": service.scheduler,
-        "flags": _sched_flags(service.scheduler, service.flags),
-        "one_packet": bool(service.flags & ServiceFlag.ONEPACKET),
-        "persistent": service.timeout if persistent else None,
-        "netmask": netmask,
-        "prefix_length": prefix_length,
-        "pe": service.pe_name or None,
+        **service_fields(entry.service),
         "stats": _stats(entry.stats),
-        "real_servers": [_real_server(rs, key.family) for rs in entry.real_servers],
+        "real_servers": [_real_server(rs, entry.service.key.family) for rs in entry.real_servers],
     }
 
 

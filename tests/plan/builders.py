@@ -44,7 +44,7 @@ def fwmark(mark: int, ipv6: bool = False, **config: Any) -> VirtualServer:
 
 
 def rs(address: str, port: int = 8080, **config: Any) -> RealServer:
-    return replace(RealServer(address, port), **config)
+    return RealServer(address, port)._replace(**config)
 
 
 def conns(server: RealServer, active: int = 0, inactive: int = 0) -> RealServerEntry:

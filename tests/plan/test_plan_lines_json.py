@@ -121,6 +121,19 @@ def test_a_deleted_real_server_is_named_by_its_key_alone() -> None:
     }
 
 
+def test_a_non_default_tunnel_setting_is_shown_without_tunnel_forwarding() -> None:
+    server = rs("10.244.1.5", tunnel_type=TunnelType.GRE)
+    tunnel = change_document(IpvsChange(Op.ADD_REAL, SVC, server))["real_server"]["tunnel"]
+    assert tunnel == {"type": "gre", "port": 0, "checksum": "none"}
+
+
+def test_numbers_without_a_name_are_given_as_numbers_as_show_json_gives_them() -> None:
+    server = rs("10.244.1.5", forward=ForwardMethod(5), tunnel_type=TunnelType(9), tunnel_flags=3)
+    described = change_document(IpvsChange(Op.ADD_REAL, SVC, server))["real_server"]
+    assert described["forward"] == 5
+    assert described["tunnel"] == {"type": 9, "port": 0, "checksum": 3}
+
+
 FULL_PLAN = Plan(
     interface="kube-ipvs0",
     create_interface=True,

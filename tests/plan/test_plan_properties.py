@@ -8,7 +8,6 @@ going and draining, foreign services beside ours.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,7 +167,7 @@ def _expected_servers(
         return expected
     for key, entry in _servers(before).items():
         if key not in expected and entry.active_conns + entry.inactive_conns > 0:
-            expected[key] = replace(entry.server, weight=0)
+            expected[key] = entry.server._replace(weight=0)
     return expected
 
 

@@ -26,6 +26,8 @@ from ipvsctl.model import (
     VirtualServer,
     VirtualServerEntry,
 )
+from ipvsctl.model.changes import IpvsChange, Op
+from ipvsctl.plan.lines_json import change_document
 from ipvsctl.show.listing import ListingOptions
 from ipvsctl.show.listing_json import render_json, render_timeouts_json
 
@@ -241,3 +243,42 @@ def test_an_unknown_checksum_mode_is_carried_as_its_number() -> None:
         forward=ForwardMethod.TUNNEL, tunnel_type=TunnelType.GUE, tunnel_port=6080, tunnel_flags=9
     )
     assert server["tunnel"] == {"type": "gue", "port": 6080, "checksum": 9}
+
+
+SCHEDULERS = st.sampled_from(["rr", "wrr", "sh", "mh", "lc"])
+
+
+@st.composite
+def _services(draw: st.DrawFn) -> VirtualServer:
+    family = draw(st.sampled_from([AF_INET, AF_INET6]))
+    address = "10.0.0.1" if family == AF_INET else "2001:db8::1"
+    if draw(st.booleans()):
+        key = ServiceKey.for_fwmark(family, draw(st.integers(1, 2**32 - 1)))
+    else:
+        protocol = draw(st.sampled_from(list(Protocol)))
+        key = ServiceKey(family, protocol, address, draw(st.integers(0, 65535)))
+    netmask_range = (0, 2**32 - 1) if family == AF_INET else (0, 128)
+    return VirtualServer(
+        key,
+        scheduler=draw(SCHEDULERS),
+        flags=draw(st.integers(0, 63)),
+        timeout=draw(st.integers(0, 3600)),
+        netmask=draw(st.integers(*netmask_range)),
+        pe_name=draw(st.sampled_from(["", "sip"])),
+    )
+
+
+@given(_services(), st.sampled_from(list(ForwardMethod)), st.integers(0, 100))
+def test_show_and_the_plan_print_a_service_and_real_server_alike(
+    service: VirtualServer, forward: ForwardMethod, weight: int
+) -> None:
+    address = "10.0.1.1" if service.key.family == AF_INET else "fd00::2"
+    server = RealServer(address, 8080, forward=forward, weight=weight)
+    entry = VirtualServerEntry(service, real_servers=(RealServerEntry(server),))
+    (shown,) = document(entry)["services"]
+    planned_service = change_document(IpvsChange(Op.ADD_SERVICE, service))["service"]
+    planned_server = change_document(IpvsChange(Op.ADD_REAL, service, server))["real_server"]
+    assert {k: v for k, v in shown.items() if k in planned_service} == planned_service
+    (shown_server,) = shown["real_servers"]
+    shared = {k: v for k, v in shown_server.items() if k in planned_server and k != "tunnel"}
+    assert shared == {k: v for k, v in planned_server.items() if k != "tunnel"}
