@@ -7,6 +7,7 @@ removed afterwards, even when a test fails.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from collections.abc import Iterator
@@ -163,6 +164,57 @@ def test_node_addresses_leave_out_our_link_loopback_and_link_local(
     assert not any(a.startswith(("127.", "fe80:")) or a == "::1" for a in found)
     assert node_addresses(OURS) == found
     assert_other_untouched()
+
+
+# --- batches: a whole plan's addresses in one sendmsg -----------------------------
+
+MANY_V4 = [f"10.252.{i // 250}.{i % 250 + 1}" for i in range(500)]
+MANY_V6 = [f"fd00:252::{i + 1:x}" for i in range(500)]
+
+
+def test_a_batch_of_a_thousand_addresses_shows_up_exactly_in_ip_addr(
+    ours: DummyInterface,
+) -> None:
+    ours.add_addresses(OURS, [*MANY_V4, *MANY_V6])
+    shown = ip_addresses(OURS)
+    assert set(shown) == {*MANY_V4, *MANY_V6}
+    assert all(f"inet {a}/32 scope global" in shown[a] for a in MANY_V4)
+    assert all(f"inet6 {a}/128 scope global" in shown[a] for a in MANY_V6)
+    assert all("nodad" in shown[a] and "tentative" not in shown[a] for a in MANY_V6)
+    assert ours.bound_addresses(OURS) == frozenset(shown)
+    assert_other_untouched()
+
+
+def test_a_batch_delete_leaves_exactly_the_rest(ours: DummyInterface) -> None:
+    ours.add_addresses(OURS, [*MANY_V4, *MANY_V6])
+    gone = MANY_V4[::2] + MANY_V6[1::2]
+    ours.delete_addresses(OURS, gone)
+    assert set(ip_addresses(OURS)) == {*MANY_V4, *MANY_V6} - set(gone)
+    ours.delete_addresses(OURS, [*MANY_V4, *MANY_V6])
+    assert ip_addresses(OURS) == {}
+    assert_other_untouched()
+
+
+def test_duplicates_and_missing_ones_in_a_batch_are_no_error(ours: DummyInterface) -> None:
+    ours.add_address(OURS, V4)
+    # Bound before, twice in the batch, and one new.
+    ours.add_addresses(OURS, [V4, V6, V6, "fd00:251:0::10", MANY_V4[0]])
+    assert set(ip_addresses(OURS)) == {V4, V6, MANY_V4[0]}
+    # Never bound, twice in the batch, and the same address on the foreign link.
+    ours.delete_addresses(OURS, [MANY_V4[1], V6, V6, OTHER_V4, MANY_V4[0]])
+    assert set(ip_addresses(OURS)) == {V4}
+    assert_other_untouched()
+
+
+def test_a_refused_address_is_named_and_the_rest_of_its_batch_still_bound(
+    ours: DummyInterface,
+) -> None:
+    # The kernel refuses a multicast address as an interface address.
+    with pytest.raises(LinkError) as caught:
+        ours.add_addresses(OURS, [V4, "ff02::1", V6])
+    assert caught.value.errno == errno.EADDRNOTAVAIL
+    assert str(caught.value).startswith(f"interface {OURS}: add address ff02::1/128: ")
+    assert set(ip_addresses(OURS)) == {V4, V6}
 
 
 def test_a_sysctl_write_reads_back_and_is_restored() -> None:

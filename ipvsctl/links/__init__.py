@@ -5,9 +5,10 @@ pieces (`addresses_in_cidrs`, `wanted_sysctls`) live here too, beside the I/O
 they feed, and import nothing that reaches outside the process.
 """
 
-from ipvsctl.links.dummy_interface import IFA_F_NODAD, DummyInterface, node_addresses
+from ipvsctl.links.dummy_interface import DummyInterface, node_addresses
 from ipvsctl.links.errors import LinkError
 from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
+from ipvsctl.links.rtnetlink_messages import IFA_F_NODAD
 from ipvsctl.links.sysctls import (
     ensure_sysctls,
     read_sysctls,

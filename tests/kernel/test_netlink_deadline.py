@@ -35,6 +35,7 @@ from ipvsctl.kernel.netlink import (
 )
 from ipvsctl.model import AF_INET, ServiceKey, VirtualServer
 from ipvsctl.model.changes import IpvsChange, Op
+from ipvsctl.netlink import batch_socket
 
 FAMILY_ID = 0x24
 DEADLINE = 0.2
@@ -132,7 +133,7 @@ class FakeKernelSocket:
 
 @contextmanager
 def patched(fake: FakeKernelSocket) -> Iterator[None]:
-    with mock.patch.object(netlink.socket, "socket", return_value=fake):
+    with mock.patch.object(batch_socket.socket, "socket", return_value=fake):
         yield
 
 
