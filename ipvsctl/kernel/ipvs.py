@@ -57,20 +57,32 @@ class ApplyResult(list[ChangeFailure]):
         return any(failure.errno == errno.ENOBUFS for failure in self)
 
 
-def encode_change(change: IpvsChange) -> Request:
-    """The netlink request that carries out one change."""
+def encode_change(change: IpvsChange, encoded_keys: dict[int, bytes] | None = None) -> Request:
+    """The netlink request that carries out one change.
+
+    `encoded_keys` keeps the service key attributes encoded so far, by the
+    `id` of their ServiceKey, for one `apply`: every real-server change of a
+    service names it, and they share one key object. By identity because a
+    ServiceKey hashes in Python, at a third of the cost of encoding it; the
+    changes keep their keys alive meanwhile, so no id is reused.
+    """
+    # Branch on the command: comparing ints is cheaper than naming Op members
+    # (an Enum class attribute costs ~0.2 us, and apply encodes every change).
+    command = _COMMAND[change.op]
     service, real = change.service, change.real_server
     if real is None:
-        if change.op is Op.DELETE_SERVICE:
-            return Request(_COMMAND[change.op], codec.service_key(service.key))
-        return Request(_COMMAND[change.op], codec.service_full(service))
-    family = service.key.family
-    dest = (
-        codec.dest_key(family, real)
-        if change.op is Op.DELETE_REAL
-        else codec.dest_full(family, real)
-    )
-    return Request(_COMMAND[change.op], codec.service_key(service.key) + dest)
+        if command == codec.CMD_DEL_SERVICE:
+            return Request(command, codec.service_key(service.key))
+        return Request(command, codec.service_full(service))
+    key = service.key
+    encoded = None if encoded_keys is None else encoded_keys.get(id(key))
+    if encoded is None:
+        encoded = codec.service_key(key)
+        if encoded_keys is not None:
+            encoded_keys[id(key)] = encoded
+    if command == codec.CMD_DEL_DEST:
+        return Request(command, encoded + codec.dest_key(key.family, real))
+    return Request(command, encoded + codec.dest_full(key.family, real))
 
 
 class IpvsKernel:
@@ -169,7 +181,8 @@ class IpvsKernel:
 
         See `ApplyResult` for the failures whose outcome is unknown (ENOBUFS).
         """
-        requests = [encode_change(change) for change in changes]
+        encoded_keys: dict[int, bytes] = {}
+        requests = [encode_change(change, encoded_keys) for change in changes]
         try:
             failed = self._nl.send_batch(requests)
         except KernelError as e:

@@ -6,14 +6,17 @@ a request that leaves one out gets a default we did not choose.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 import sys
 from collections.abc import Mapping
+from typing import TypeAlias
 
-from ipvsctl.kernel.netlink import GENLMSGHDR, attr, nested, parse_attrs
+from ipvsctl.kernel.netlink import GENLMSGHDR, NLA_F_NESTED, NLATTR, attr, parse_attrs
 from ipvsctl.model import (
     AF_INET,
+    AF_INET6,
     STATS_FIELDS,
     ForwardMethod,
     KernelInfo,
@@ -88,25 +91,16 @@ INFO_CONN_TAB_SIZE = 2
 FWD_MASK = 0x7
 ALL_FLAGS_MASK = 0xFFFFFFFF
 
-U16 = struct.Struct("=H")
 U32 = struct.Struct("=I")
-BE16 = struct.Struct("!H")
 BE32 = struct.Struct("!I")
-U64 = struct.Struct("=Q")
-
-
-def _u16(kind: int, value: int) -> bytes:
-    return attr(kind, U16.pack(value))
 
 
 def _u32(kind: int, value: int) -> bytes:
     return attr(kind, U32.pack(value))
 
 
-def _be16(kind: int, value: int) -> bytes:
-    return attr(kind, BE16.pack(value))
-
-
+# A table has a handful of scheduler and PE names, and a request for each service.
+@functools.lru_cache(maxsize=64)
 def _text(kind: int, value: str) -> bytes:
     return attr(kind, value.encode() + b"\0")
 
@@ -123,67 +117,145 @@ def _netmask(family: int, netmask: int) -> bytes:
 
 
 # --- requests -------------------------------------------------------------
+#
+# A large table sends a request per object, so each nested attribute of fixed
+# size is written by one precompiled Struct rather than an attr() call per
+# member (11,000 changes made ~170,000 of those). The Struct spells out the
+# padding attr() would add, and takes each (length, type) header as the one
+# host-order u32 word it is: one argument instead of two, which took a real
+# server from 3.2 to 1.9 us (attr() calls took 13 us).
+# tests/kernel/test_ipvs_encoding.py proves the bytes equal attr()/nested()'s.
+# Ports travel in network order, so they go in as 2 ready bytes ("2s").
+
+_ADDRESS_FORMAT: dict[int, str] = {AF_INET: "4s", AF_INET6: "16s"}
+# A Struct and the header words it takes, the nest's first.
+_Layout: TypeAlias = tuple[struct.Struct, tuple[int, ...]]
 
 
-def service_key_attrs(key: ServiceKey) -> list[bytes]:
-    if key.is_fwmark:
-        return [_u16(SVC_AF, key.family), _u32(SVC_FWMARK, key.fwmark)]
-    return [
-        _u16(SVC_AF, key.family),
-        _u16(SVC_PROTOCOL, key.protocol),
-        attr(SVC_ADDR, _address(key.family, key.address)),
-        _be16(SVC_PORT, key.port),
-    ]
+def _header_word(length: int, kind: int) -> int:
+    return int.from_bytes(NLATTR.pack(length, kind), sys.byteorder)
+
+
+def _layout(nest: int | None, *members: tuple[int, str]) -> _Layout:
+    """How to pack attributes of fixed size, in one nest of type `nest` or bare.
+
+    `members` are (attribute type, payload format). Returns the Struct and the
+    header words it takes, the nest's first: pack(word, value, word, value...).
+    """
+    formats, words = ["="], []
+    if nest is not None:
+        formats.append("I")
+    for kind, payload in members:
+        size = struct.calcsize("=" + payload)
+        formats.append(f"I{payload}{-size % 4}x")
+        words.append(_header_word(NLATTR.size + size, kind))
+    layout = struct.Struct("".join(formats))
+    if nest is not None:
+        words.insert(0, _header_word(layout.size, nest | NLA_F_NESTED))
+    return layout, tuple(words)
+
+
+_SERVICE_KEY: dict[int, _Layout] = {
+    family: _layout(
+        CMD_ATTR_SERVICE, (SVC_AF, "H"), (SVC_PROTOCOL, "H"), (SVC_ADDR, address), (SVC_PORT, "2s")
+    )
+    for family, address in _ADDRESS_FORMAT.items()
+}
+_SERVICE_FWMARK = _layout(CMD_ATTR_SERVICE, (SVC_AF, "H"), (SVC_FWMARK, "I"))
+# The members of a full service between its scheduler and its PE name.
+_SERVICE_SETTINGS = _layout(None, (SVC_FLAGS, "II"), (SVC_TIMEOUT, "I"), (SVC_NETMASK, "4s"))
+_DEST_KEY: dict[int, _Layout] = {
+    family: _layout(CMD_ATTR_DEST, (DEST_ADDR, address), (DEST_PORT, "2s"), (DEST_ADDR_FAMILY, "H"))
+    for family, address in _ADDRESS_FORMAT.items()
+}
+_DEST_FULL: dict[int, _Layout] = {
+    family: _layout(
+        CMD_ATTR_DEST,
+        (DEST_ADDR, address),
+        (DEST_PORT, "2s"),
+        (DEST_ADDR_FAMILY, "H"),
+        (DEST_FWD_METHOD, "I"),
+        (DEST_WEIGHT, "I"),
+        (DEST_U_THRESH, "I"),
+        (DEST_L_THRESH, "I"),
+        (DEST_TUN_TYPE, "B"),
+        (DEST_TUN_PORT, "2s"),
+        (DEST_TUN_FLAGS, "H"),
+    )
+    for family, address in _ADDRESS_FORMAT.items()
+}
 
 
 def service_key(key: ServiceKey) -> bytes:
     """IPVS_CMD_ATTR_SERVICE naming a service, for deletes, gets and dest requests."""
-    return nested(CMD_ATTR_SERVICE, *service_key_attrs(key))
+    family = key.family
+    if key.is_fwmark:
+        layout, (nest, af, fwmark) = _SERVICE_FWMARK
+        return layout.pack(nest, af, family, fwmark, key.fwmark)
+    address = _address(family, key.address)
+    layout, (nest, af, protocol, addr, port) = _SERVICE_KEY[family]
+    return layout.pack(
+        nest,
+        af, family,
+        protocol, key.protocol,
+        addr, address,
+        port, key.port.to_bytes(2, "big"),
+    )  # fmt: skip
 
 
 def service_full(service: VirtualServer) -> bytes:
     """IPVS_CMD_ATTR_SERVICE with every attribute, for NEW/SET_SERVICE."""
     key = service.key
-    attrs = [
-        *service_key_attrs(key),
-        _text(SVC_SCHED_NAME, service.scheduler),
-        attr(SVC_FLAGS, struct.pack("=II", service.flags, ALL_FLAGS_MASK)),
-        _u32(SVC_TIMEOUT, service.timeout),
-        attr(SVC_NETMASK, _netmask(key.family, service.netmask)),
-    ]
-    # The kernel keeps the old engine when the attribute is absent; an empty
-    # name is how to say "none" (ip_vs_genl_parse_service).
-    attrs.append(_text(SVC_PE_NAME, service.pe_name))
-    return nested(CMD_ATTR_SERVICE, *attrs)
-
-
-def _dest_key_attrs(family: int, server: RealServer) -> list[bytes]:
-    own = server.family_in(family)
-    return [
-        attr(DEST_ADDR, _address(own, server.address)),
-        _be16(DEST_PORT, server.port),
-        _u16(DEST_ADDR_FAMILY, own),
-    ]
+    layout, (flags, timeout, netmask) = _SERVICE_SETTINGS
+    settings = layout.pack(
+        flags, service.flags, ALL_FLAGS_MASK,
+        timeout, service.timeout,
+        netmask, _netmask(key.family, service.netmask),
+    )  # fmt: skip
+    members = (
+        service_key(key)[NLATTR.size :]
+        + _text(SVC_SCHED_NAME, service.scheduler)
+        + settings
+        # The kernel keeps the old engine when the attribute is absent; an
+        # empty name is how to say "none" (ip_vs_genl_parse_service).
+        + _text(SVC_PE_NAME, service.pe_name)
+    )
+    return NLATTR.pack(NLATTR.size + len(members), CMD_ATTR_SERVICE | NLA_F_NESTED) + members
 
 
 def dest_key(family: int, server: RealServer) -> bytes:
     """IPVS_CMD_ATTR_DEST naming a real server of a service in `family`, for deletes."""
-    return nested(CMD_ATTR_DEST, *_dest_key_attrs(family, server))
+    own = server.family_in(family)
+    address = _address(own, server.address)
+    layout, (nest, addr, port, af) = _DEST_KEY[own]
+    return layout.pack(
+        nest,
+        addr, address,
+        port, server.port.to_bytes(2, "big"),
+        af, own,
+    )  # fmt: skip
 
 
 def dest_full(family: int, server: RealServer) -> bytes:
     """IPVS_CMD_ATTR_DEST with every attribute, for NEW/SET_DEST."""
-    return nested(
-        CMD_ATTR_DEST,
-        *_dest_key_attrs(family, server),
-        _u32(DEST_FWD_METHOD, int(server.forward)),
-        _u32(DEST_WEIGHT, server.weight),
-        _u32(DEST_U_THRESH, server.upper_threshold),
-        _u32(DEST_L_THRESH, server.lower_threshold),
-        attr(DEST_TUN_TYPE, bytes([int(server.tunnel_type)])),
-        _be16(DEST_TUN_PORT, server.tunnel_port),
-        _u16(DEST_TUN_FLAGS, server.tunnel_flags),
+    own = server.family_in(family)
+    address = _address(own, server.address)
+    layout, (nest, addr, port, af, forward, weight, upper, lower, tun_type, tun_port, tun_flags) = (
+        _DEST_FULL[own]
     )
+    return layout.pack(
+        nest,
+        addr, address,
+        port, server.port.to_bytes(2, "big"),
+        af, own,
+        forward, server.forward,
+        weight, server.weight,
+        upper, server.upper_threshold,
+        lower, server.lower_threshold,
+        tun_type, server.tunnel_type,
+        tun_port, server.tunnel_port.to_bytes(2, "big"),
+        tun_flags, server.tunnel_flags,
+    )  # fmt: skip
 
 
 def timeouts_attrs(timeouts: Timeouts) -> bytes:
