@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import click
 
 from ipvsctl import __version__
-from ipvsctl.show.arguments import USAGE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +24,9 @@ def cli() -> None:
 @cli.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
-    help=USAGE,
+    # The full option list (ipvsadm's) is show_main's own -h; importing it
+    # here would cost every other command ~0.1 s in the kernel lab.
+    help="Print the IPVS table as ipvsadm -Ln does; `ipvsctl show -h` lists the options.",
     short_help="Print the IPVS table as ipvsadm -Ln does.",
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
