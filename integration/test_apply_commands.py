@@ -773,3 +773,53 @@ def test_cleanup_where_ipvsctl_never_ran_changes_nothing() -> None:
     result = ipvsctl("cleanup")
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
     assert node_state() == before
+
+
+# --- what a mistake in flags or manifests must never do ----------------------
+
+
+@pytest.fixture
+def nic() -> Iterator[str]:
+    """A veth link with an address of the node's, standing for a real NIC."""
+    run("ip", "link", "add", "ap-nic0", "type", "veth", "peer", "name", "ap-nic1")
+    try:
+        run("ip", "addr", "add", "10.247.0.1/32", "dev", "ap-nic0")
+        yield "ap-nic0"
+    finally:
+        run("ip", "link", "del", "ap-nic0")
+
+
+@pytest.mark.parametrize("which", ["lo", "nic"])
+def test_an_interface_that_is_not_a_dummy_is_refused_before_anything_changes(
+    tmp_path: Path, which: str, request: pytest.FixtureRequest
+) -> None:
+    # As --interface, a real NIC would make the node's own addresses (and every
+    # virtual server on them) ours, and cleanup would strip them.
+    link = "lo" if which == "lo" else request.getfixturevalue("nic")
+    run("ipvsadm", "-A", "-t", "10.247.0.1:8443", "-s", "rr")
+    before = node_state()
+    manifest = web(tmp_path)
+    for command in (["apply", "-f", manifest], ["cleanup"]):
+        done = ipvsctl(*command, "--interface", link)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"ipvsctl: --interface: {link} is a ")
+        assert done.stdout == ""
+        assert node_state() == before
+
+
+def test_an_external_ip_that_is_a_node_address_is_not_bound_nor_owned(tmp_path: Path) -> None:
+    # No --nodeport-addresses: the node address is still the node's, never ours.
+    run("ipvsadm", "-A", "-t", f"{NODE_ADDR}:8443", "-s", "wlc")
+    document = service("edge", VIP)
+    document["spec"]["externalIPs"] = [NODE_ADDR]
+    manifest = write_manifest(tmp_path / "edge.yaml", document, endpoint_slice("edge", [pod(2)]))
+    lines = apply_ok("-f", manifest)
+    assert f"addr add {NODE_ADDR}/32 dev {INTERFACE}" not in lines
+    assert f"-A -t {NODE_ADDR}:80 -s rr" in lines
+    assert f"{NODE_ADDR}/32" not in run("ip", "-o", "addr", "show", "dev", INTERFACE)
+    assert service_line("-t", f"{NODE_ADDR}:8443") in run("ipvsadm", "-Ln")
+    apply_ok("-f", manifest)
+    ipvsctl("cleanup")
+    listing = run("ipvsadm", "-Ln")
+    assert service_line("-t", f"{NODE_ADDR}:8443") in listing
+    assert f"{NODE_ADDR}:80" not in listing

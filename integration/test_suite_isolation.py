@@ -26,8 +26,17 @@ SENTINEL_VIP = "192.0.2.10"
 SENTINEL_SERVICE = f"{SENTINEL_VIP}:80"
 # Flushes and timeouts (roundtrip); a dummy link (dummy_links); a dummy with
 # the VIP, veths with addresses, ip_forward and named namespaces (round_robin).
-NESTED_TESTS = "test_kernel_roundtrip or dummy_links or round_robin"
-SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/vs/conntrack")
+NESTED_TESTS = (
+    "test_kernel_roundtrip or dummy_links or round_robin or cleanup_removes"
+    " or foreign_virtual_servers"
+)
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/vs/conntrack",
+    "net/ipv4/vs/expire_nodest_conn",
+    "net/ipv4/conf/all/arp_ignore",
+    "net/ipv4/conf/all/arp_announce",
+)
 
 
 def run(*argv: str) -> bytes:
@@ -42,6 +51,7 @@ def namespace_view() -> dict[str, bytes]:
         "ip -o addr show": run("ip", "-o", "addr", "show"),
         "ip -o link show": run("ip", "-o", "link", "show"),
         "ip netns list": run("ip", "netns", "list"),
+        "ls -lR /run": run("ls", "-lR", "--time-style=+", "/run"),
     }
     for sysctl in SYSCTLS:
         view[sysctl] = Path("/proc/sys", sysctl).read_bytes()

@@ -415,7 +415,7 @@ def test_every_run_enters_a_new_network_and_mount_namespace() -> None:
     assert argv[-3:] == ["pytest", "-k", "a b"]
 
 
-def test_the_namespace_gets_lo_up_its_own_sysfs_and_netns_dir_then_the_command(
+def test_the_namespace_gets_lo_up_its_own_sysfs_and_run_then_the_command(
     tmp_path: Path,
 ) -> None:
     # Run the script unshare would run, with ip, mount and mkdir logged instead of run.
@@ -431,9 +431,9 @@ def test_the_namespace_gets_lo_up_its_own_sysfs_and_netns_dir_then_the_command(
     assert done.stdout == "a b|c|"
     assert log.read_text().splitlines() == [
         "ip link set lo up",
-        "mount -t sysfs sysfs /sys",
-        "mkdir -p /run/netns",
-        "mount -t tmpfs tmpfs /run/netns",
+        "mount -n -t sysfs sysfs /sys",
+        "mount -n -t tmpfs tmpfs /run",
+        "mkdir /run/netns",
     ]
 
 

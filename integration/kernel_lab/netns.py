@@ -30,11 +30,13 @@ _ENTER = "; ".join(
         "ip link set lo up",
         # sysfs shows the links of the namespace that mounted it: without a
         # fresh one, /sys/class/net would list the host's links.
-        "mount -t sysfs sysfs /sys",
-        # `ip netns add` pins namespaces under /run/netns: keep the tests'
-        # names (be1, client, ...) out of the host's list, and theirs out of ours.
-        "mkdir -p /run/netns",
-        "mount -t tmpfs tmpfs /run/netns",
+        "mount -n -t sysfs sysfs /sys",
+        # A /run of our own: `ip netns add` pins namespaces under /run/netns
+        # and ipvsctl keeps its NodePort record under /run/ipvsctl; the tests'
+        # names (be1, client, ...) and records stay out of the host's, and
+        # nothing is written to the host's /run, not even a directory.
+        "mount -n -t tmpfs tmpfs /run",
+        "mkdir /run/netns",
         'exec "$@"',
     ]
 )

@@ -200,7 +200,7 @@ def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
     """
     try:
         outcome = cleanup(EngineOptions(interface=interface), apply=not dry_run)
-    except (KernelError, LinkError) as error:
+    except (OptionError, KernelError, LinkError) as error:
         click.echo(f"ipvsctl: {error}", err=True)
         sys.exit(EXIT_ERROR)
     _print_plan(outcome, output)

@@ -8,7 +8,7 @@ they feed, and import nothing that reaches outside the process.
 from ipvsctl.links.dummy_interface import DummyInterface, node_addresses
 from ipvsctl.links.errors import LinkError
 from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
-from ipvsctl.links.rtnetlink_messages import IFA_F_NODAD
+from ipvsctl.links.rtnetlink_messages import DUMMY_KIND, IFA_F_NODAD
 from ipvsctl.links.sysctls import (
     ensure_sysctls,
     read_sysctls,
@@ -18,6 +18,7 @@ from ipvsctl.links.sysctls import (
 )
 
 __all__ = [
+    "DUMMY_KIND",
     "IFA_F_NODAD",
     "DummyInterface",
     "LinkError",

@@ -11,8 +11,8 @@ What kube-proxy's IPVS mode does (`pkg/proxy/ipvs/netlink_linux.go`), kept:
 - IPv6 addresses get IFA_F_NODAD. kube-proxy gets the same effect implicitly
   (a dummy link is NOARP, and the kernel skips DAD on NOARP links); saying it
   keeps the address usable at once even on a link that does do DAD.
-- Deleting refuses a link that is not a dummy, so a mistyped `--interface`
-  cannot take down a real NIC.
+- Deleting refuses a link that is not a dummy (and reconcile refuses to use
+  one at all), so a mistyped `--interface` cannot take down a real NIC.
 
 The addresses of a whole plan go to the kernel in as few `sendmsg` calls as
 the socket buffers allow (`ipvsctl.netlink.batch_socket`), each refusal
@@ -100,6 +100,12 @@ class DummyInterface:
 
     def exists(self, name: str) -> bool:
         return self._link(name) is not None
+
+    def kind(self, name: str) -> str | None:
+        """The link's kind ("dummy", "veth", ...; "" for a plain device such as a NIC or
+        `lo`), None when there is no link of that name."""
+        link = self._link(name)
+        return None if link is None else link.kind or ""
 
     def create(self, name: str) -> bool:
         """Make a dummy link `name` unless a link of that name exists; True when made.

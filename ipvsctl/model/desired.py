@@ -33,6 +33,9 @@ class TranslateConfig:
 
     node_name: str = ""
     node_addresses: tuple[str, ...] = ()  # NodePort addresses (already CIDR-filtered)
+    # Every address the node has outside our interface: a service IP among them
+    # (an external IP that is a node's) is never bound, and so never ours.
+    local_addresses: frozenset[str] = frozenset()
     scheduler: str = "rr"  # --scheduler: used when a Service has no annotation
     schedulers: frozenset[str] = frozenset()  # what the kernel offers; empty: do not check
 

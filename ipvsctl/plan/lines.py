@@ -35,6 +35,7 @@ from ipvsctl.model.ipvs import (
     address_family,
     full_netmask,
 )
+from ipvsctl.model.names import TUNNEL_TYPE_NAMES
 from ipvsctl.plan.lines_json import plan_document, render_plan_json, sched_flag_names
 from ipvsctl.plan.node_plan import Plan
 
@@ -61,7 +62,6 @@ _FORWARD_OPTIONS = {
     ForwardMethod.LOCAL: "-g",
     ForwardMethod.TUNNEL: "-i",
 }
-_TUNNEL_TYPE_NAMES = {TunnelType.IPIP: "ipip", TunnelType.GUE: "gue", TunnelType.GRE: "gre"}
 _TUNNEL_CHECKSUM_OPTIONS: dict[int, str] = {
     TunnelFlag.CSUM: "--tun-csum",
     TunnelFlag.REMCSUM: "--tun-remcsum",
@@ -119,7 +119,7 @@ def _real_server_options(server: RealServer) -> str:
     if server.lower_threshold:
         parts.append(f"-y {server.lower_threshold}")
     if server.tunnel_type != TunnelType.IPIP:
-        name = _TUNNEL_TYPE_NAMES.get(server.tunnel_type, str(int(server.tunnel_type)))
+        name = TUNNEL_TYPE_NAMES.get(server.tunnel_type, str(int(server.tunnel_type)))
         parts.append(f"--tun-type {name}")
     if server.tunnel_port:
         parts.append(f"--tun-port {server.tunnel_port}")

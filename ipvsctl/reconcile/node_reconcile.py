@@ -9,25 +9,37 @@ the plan it lists exactly the desired ones (and any whose delete failed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ipaddress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.kernel.schedulers import available_schedulers
 from ipvsctl.links import (
+    DUMMY_KIND,
     DummyInterface,
+    LinkError,
     addresses_in_cidrs,
     node_addresses,
     read_sysctls,
+    running_kernel,
     wanted_sysctls,
     write_sysctl,
 )
+from ipvsctl.model import ServiceKey
 from ipvsctl.model.changes import ChangeFailure
 from ipvsctl.model.desired import DesiredState, TranslateConfig
 from ipvsctl.model.inputs import Inputs, ObjectError
 from ipvsctl.plan import NodeFacts, Plan, nodeport_keys_to_record, plan_node
 from ipvsctl.plan.lines import change_line
-from ipvsctl.state.nodeport_record import read_nodeports, record_path, write_nodeports
+from ipvsctl.state.nodeport_record import (
+    lock_record,
+    read_nodeports,
+    record_path,
+    write_nodeports,
+)
 from ipvsctl.translate import scheduler_problem, translate
 
 
@@ -57,25 +69,46 @@ class Outcome:
     failures: tuple[str, ...] = ()
 
 
-def desired_state(inputs: Inputs, options: EngineOptions) -> DesiredState:
-    """Translate; reads only the kernel's scheduler list and, for NodePorts, the node's
-    addresses, so bad input is reported before any netlink socket is opened."""
-    offered = available_schedulers() or frozenset()
+def check_options(options: EngineOptions, offered: frozenset[str]) -> None:
+    """Refuse flags that cannot work, before anything is read or changed."""
     problem = scheduler_problem(options.scheduler, offered)
     if problem:
         raise OptionError(f"--scheduler: {problem}")
-    nodeport_addresses: tuple[str, ...] = ()
-    if options.nodeport_cidrs:
-        nodeport_addresses = addresses_in_cidrs(
-            node_addresses(options.interface), options.nodeport_cidrs
-        )
+    for cidr in options.nodeport_cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise OptionError(f"--nodeport-addresses: {cidr!r} is not a CIDR") from None
+
+
+def desired_state(inputs: Inputs, options: EngineOptions) -> DesiredState:
+    """Translate. Reads only the kernel's scheduler list and the node's addresses (one
+    netlink dump), so bad input is reported before anything else is opened."""
+    offered = available_schedulers() or frozenset()
+    check_options(options, offered)
+    local = node_addresses(options.interface)
     config = TranslateConfig(
         node_name=options.node_name,
-        node_addresses=nodeport_addresses,
+        node_addresses=addresses_in_cidrs(local, options.nodeport_cidrs)
+        if options.nodeport_cidrs
+        else (),
+        local_addresses=frozenset(local),
         scheduler=options.scheduler,
         schedulers=offered,
     )
     return translate(inputs.services, inputs.slices, config)
+
+
+def check_interface(links: DummyInterface, name: str) -> bool:
+    """Whether our interface exists; refuses a link of that name that is no dummy.
+
+    Every address on our interface counts as ours: were `--interface` a real
+    NIC, the node's own addresses and every virtual server on them would be.
+    """
+    kind = links.kind(name)
+    if kind is not None and kind != DUMMY_KIND:
+        raise OptionError(f"--interface: {name} is a {kind or 'plain'} link, not a dummy")
+    return kind is not None
 
 
 def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) -> Outcome:
@@ -84,25 +117,59 @@ def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) 
     errors = (*inputs.errors, *desired.errors)
     if errors:
         return Outcome(plan=Plan(interface=options.interface), errors=errors)
-    with DummyInterface() as links, IpvsKernel() as kernel:
-        record = record_path()
-        wanted = wanted_sysctls(options.strict_arp)
+    with DummyInterface() as links, IpvsKernel() as kernel, record_lock(apply) as record:
+        exists = check_interface(links, options.interface)
+        wanted = wanted_sysctls(options.strict_arp, running_kernel())
         facts = NodeFacts(
             virtual_servers=kernel.services(),
-            bound_addresses=links.bound_addresses(options.interface),
+            bound_addresses=links.bound_addresses(options.interface) if exists else frozenset(),
             nodeport_keys=read_nodeports(record),
-            interface_exists=links.exists(options.interface),
+            interface_exists=exists,
             sysctls=read_sysctls(wanted),
         )
         plan = plan_node(desired, facts, interface=options.interface, wanted_sysctls=wanted)
         if not apply:
             return Outcome(plan=plan)
+        # Recorded before the first change, so a crash half-way still knows them.
         new_nodeports = nodeport_keys_to_record(desired.virtual_servers)
-        write_nodeports(record, facts.nodeport_keys | new_nodeports)
-        refused = carry_out(plan, kernel, links)
+        write_record(record, facts.nodeport_keys | new_nodeports)
+        done, refused, problems = carry_out(plan, kernel, links)
         failed_changes = [failure.change for failure in refused]
-        write_nodeports(record, nodeport_keys_to_record(desired.virtual_servers, failed_changes))
-    return Outcome(plan=without(plan, refused), failures=describe_all(refused))
+        problems += write_record_after(
+            record, nodeport_keys_to_record(desired.virtual_servers, failed_changes)
+        )
+    return Outcome(plan=without(done, refused), failures=(*describe_all(refused), *problems))
+
+
+@contextmanager
+def record_lock(apply: bool) -> Iterator[Path]:
+    """The NodePort record, locked while it is read, the plan applied and it is rewritten
+    (when applying): two applies at once would otherwise each drop the other's keys."""
+    path = record_path()
+    if not apply:
+        yield path
+        return
+    try:
+        with lock_record(path):
+            yield path
+    except OSError as error:
+        raise OptionError(f"NodePort record {path}: {error.strerror or error}") from None
+
+
+def write_record(path: Path, keys: frozenset[ServiceKey]) -> None:
+    try:
+        write_nodeports(path, keys)
+    except OSError as error:
+        raise OptionError(f"NodePort record {path}: {error.strerror or error}") from None
+
+
+def write_record_after(path: Path, keys: frozenset[ServiceKey]) -> tuple[str, ...]:
+    """Rewrite the record after changes were made: a failure is one more failure line."""
+    try:
+        write_nodeports(path, keys)
+    except OSError as error:
+        return (f"NodePort record {path}: {error.strerror or error}",)
+    return ()
 
 
 def without(plan: Plan, refused: Sequence[ChangeFailure]) -> Plan:
@@ -120,47 +187,74 @@ def describe_all(refused: Sequence[ChangeFailure]) -> tuple[str, ...]:
     )
 
 
-def carry_out(plan: Plan, kernel: IpvsKernel, links: DummyInterface) -> list[ChangeFailure]:
-    """Apply the plan in its order; returns the IPVS changes the kernel refused."""
-    if plan.create_interface:
-        links.create(plan.interface)
-    links.add_addresses(plan.interface, plan.addresses_add)
+def carry_out(
+    plan: Plan, kernel: IpvsKernel, links: DummyInterface
+) -> tuple[Plan, list[ChangeFailure], tuple[str, ...]]:
+    """Apply the plan in its order, going on past failures (as the contract asks).
+
+    Returns what was done of the link, address and sysctl steps, the IPVS
+    changes the kernel refused, and one line per link, address or sysctl
+    step that failed.
+    """
+    problems: list[str] = []
+    done = plan
+    try:
+        if plan.create_interface:
+            links.create(plan.interface)
+        links.add_addresses(plan.interface, plan.addresses_add)
+    except LinkError as error:
+        problems.append(str(error))
+        done = replace(done, create_interface=False, addresses_add=())
+    written = []
     for name, value in plan.sysctls:
-        write_sysctl(name, value)
+        try:
+            write_sysctl(name, value)
+            written.append((name, value))
+        except LinkError as error:
+            problems.append(str(error))
+    done = replace(done, sysctls=tuple(written))
     refused = kernel.apply(plan.ipvs)
-    links.delete_addresses(plan.interface, plan.addresses_del)
-    return refused
+    try:
+        links.delete_addresses(plan.interface, plan.addresses_del)
+    except LinkError as error:
+        problems.append(str(error))
+        done = replace(done, addresses_del=())
+    return done, refused, tuple(problems)
 
 
 def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
     """Remove every owned virtual server, our addresses and our interface; nothing else."""
-    with DummyInterface() as links, IpvsKernel() as kernel:
-        record = record_path()
-        exists = links.exists(options.interface)
+    with DummyInterface() as links, IpvsKernel() as kernel, record_lock(apply) as record:
+        exists = check_interface(links, options.interface)
         facts = NodeFacts(
             virtual_servers=kernel.services(),
             bound_addresses=links.bound_addresses(options.interface) if exists else frozenset(),
             nodeport_keys=read_nodeports(record),
             interface_exists=True,
         )
-        plan = plan_node(DesiredState(), facts, interface=options.interface)
+        owned = plan_node(DesiredState(), facts, interface=options.interface)
         plan = Plan(
-            interface=plan.interface,
-            ipvs=plan.ipvs,
-            addresses_del=plan.addresses_del,
+            interface=owned.interface,
+            ipvs=owned.ipvs,
+            addresses_del=owned.addresses_del,
             delete_interface=exists,
         )
         if not apply:
             return Outcome(plan=plan)
         refused = kernel.apply(plan.ipvs)
-        if not refused:
-            links.delete_addresses(plan.interface, plan.addresses_del)
-            if exists:
-                links.delete(plan.interface)
-            done = plan
-        else:
+        problems: tuple[str, ...] = ()
+        if refused:
             # Keep the addresses (and so the ownership) of what could not be deleted.
             done = replace(without(plan, refused), addresses_del=(), delete_interface=False)
+        else:
+            done = plan
+            try:
+                links.delete_addresses(plan.interface, plan.addresses_del)
+                if exists:
+                    links.delete(plan.interface)
+            except LinkError as error:
+                problems = (str(error),)
+                done = replace(done, addresses_del=(), delete_interface=False)
         failed_changes = [failure.change for failure in refused]
-        write_nodeports(record, nodeport_keys_to_record((), failed_changes))
-    return Outcome(plan=done, failures=describe_all(refused))
+        problems += write_record_after(record, nodeport_keys_to_record((), failed_changes))
+    return Outcome(plan=done, failures=(*describe_all(refused), *problems))

@@ -14,9 +14,11 @@ old record or the new one, never half of one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ipvsctl.model import ServiceKey
@@ -32,8 +34,20 @@ def record_path(directory: Path | None = None) -> Path:
     return base / f"nodeports-{namespace}.json"
 
 
+@contextmanager
+def lock_record(path: Path) -> Iterator[None]:
+    """Hold the record's lock (a file beside it) for a whole read-apply-rewrite."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
 def _key_to_json(key: ServiceKey) -> list[int | str]:
-    return [key.family, key.protocol, key.address, key.port]
+    return [key.family, key.protocol, key.address, key.port, key.fwmark]
 
 
 def read_nodeports(path: Path) -> frozenset[ServiceKey]:
@@ -42,8 +56,8 @@ def read_nodeports(path: Path) -> frozenset[ServiceKey]:
     try:
         entries = json.loads(path.read_text())
         return frozenset(
-            ServiceKey(family=int(f), protocol=int(p), address=str(a), port=int(port))
-            for f, p, a, port in entries["nodeports"]
+            ServiceKey(int(f), int(p), str(a), int(port), int(mark))
+            for f, p, a, port, mark in entries["nodeports"]
         )
     except FileNotFoundError:
         return frozenset()

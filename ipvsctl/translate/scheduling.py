@@ -17,22 +17,22 @@ from ipvsctl.model.inputs import (
     ObjectError,
     Service,
 )
+from ipvsctl.model.names import FORWARD_NAMES, SCHEDULER_FLAG_NAMES
 
 # Every scheduler the kernel has ever shipped (net/netfilter/ipvs/ip_vs_*.c).
 KNOWN_SCHEDULERS = (
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
 )  # fmt: skip
-# ipvsadm's names for the scheduler flags: flag-1 is "fallback", flag-2 "port".
+# The flags an annotation may name: ipvsadm's names under the scheduler that gives them one.
 SCHEDULER_FLAGS = {
-    "sh-fallback": ("sh", ServiceFlag.SCHED1),
-    "sh-port": ("sh", ServiceFlag.SCHED2),
-    "mh-fallback": ("mh", ServiceFlag.SCHED1),
-    "mh-port": ("mh", ServiceFlag.SCHED2),
+    name: (scheduler, ServiceFlag(bit))
+    for scheduler, named in SCHEDULER_FLAG_NAMES.items()
+    for bit, name in named.items()
 }
+# The forwarding methods a Service may ask for, by ipvsctl's names for them.
 FORWARDING_METHODS = {
-    "masq": ForwardMethod.MASQ,
-    "tunnel": ForwardMethod.TUNNEL,
-    "route": ForwardMethod.ROUTE,
+    FORWARD_NAMES[method]: method
+    for method in (ForwardMethod.MASQ, ForwardMethod.TUNNEL, ForwardMethod.ROUTE)
 }
 
 

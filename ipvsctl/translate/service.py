@@ -82,7 +82,7 @@ def _addresses_of_ports(
     service: Service, views: list[SliceView], scheduling: Scheduling, config: TranslateConfig
 ) -> Iterator[tuple[ServicePort, str, int, bool, RealServersOf]]:
     """(service port, address, port, bound, real servers by family) of every virtual server."""
-    node_addresses = config.node_addresses
+    node_addresses, local = config.node_addresses, config.local_addresses
     external = service.external_ips + service.load_balancer_ips
     node_ports = service.type in TYPES_WITH_NODE_PORTS
     for port in service.ports:
@@ -98,7 +98,8 @@ def _addresses_of_ports(
                     views, port, scheduling.forward, config, service.external_traffic_local
                 )
             for address in external:
-                yield port, address, port.port, address not in node_addresses, outside
+                bound = address not in node_addresses and address not in local
+                yield port, address, port.port, bound, outside
             if node_ports and port.node_port:
                 for address in node_addresses:
                     yield port, address, port.node_port, False, outside

@@ -40,6 +40,7 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node_reconcile, "IpvsKernel", refuse)
     monkeypatch.setattr(node_reconcile, "DummyInterface", refuse)
     monkeypatch.setattr(node_reconcile, "available_schedulers", lambda: None)
+    monkeypatch.setattr(node_reconcile, "node_addresses", lambda interface: ())
 
 
 @pytest.mark.parametrize("command", ["apply", "diff"])
@@ -88,6 +89,14 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["apply", "-f", str(bad)])
     assert result.exit_code == 2
     assert "Service shop/api:" in result.stderr and "Service shop/b:" in result.stderr
+
+
+def test_a_bad_nodeport_cidr_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["diff", "-f", manifest(tmp_path), "--nodeport-addresses", "10.0.0.0/8,garbage"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "ipvsctl: --nodeport-addresses: 'garbage' is not a CIDR\n"
 
 
 @pytest.mark.parametrize(

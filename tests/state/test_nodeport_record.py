@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from ipvsctl.model import AF_INET, AF_INET6, Protocol, ServiceKey
-from ipvsctl.state.nodeport_record import read_nodeports, record_path, write_nodeports
+from ipvsctl.state.nodeport_record import (
+    lock_record,
+    read_nodeports,
+    record_path,
+    write_nodeports,
+)
 
 KEYS = {
     ServiceKey(AF_INET, Protocol.TCP, "192.168.1.10", 30080),
     ServiceKey(AF_INET6, Protocol.UDP, "fd00::10", 30053),
+    ServiceKey.for_fwmark(AF_INET, 7),
+    ServiceKey.for_fwmark(AF_INET, 8),
 }
 
 
@@ -47,3 +56,21 @@ def test_replacing_leaves_no_temporary_file(tmp_path: Path) -> None:
 def test_record_is_named_for_the_network_namespace(tmp_path: Path) -> None:
     inode = os.stat("/proc/self/ns/net").st_ino
     assert record_path(tmp_path) == tmp_path / f"nodeports-{inode}.json"
+
+
+def test_the_lock_excludes_a_second_holder(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "nodeports.json"
+    with lock_record(path):
+        handle = os.open(path.with_suffix(".lock"), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(handle)
+    handle = os.open(path.with_suffix(".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(handle)

@@ -23,7 +23,7 @@ from ipvsctl.model.inputs import (
     Service,
     ServicePort,
 )
-from ipvsctl.translate import scheduler_problem, translate_service
+from ipvsctl.translate import scheduler_problem, translate, translate_service
 
 TCP, UDP, SCTP = int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP)
 CONFIG = TranslateConfig(node_name="node-1", node_addresses=("192.168.0.10",))
@@ -118,6 +118,17 @@ def test_external_and_load_balancer_ips_are_bound_virtual_servers() -> None:
 def test_an_external_ip_that_is_a_node_address_is_not_bound() -> None:
     service = replace(WEB, external_ips=("192.168.0.10",))
     assert keys(translated(service))[1] == (AF_INET, TCP, "192.168.0.10", 80, False)
+
+
+def test_an_external_ip_on_another_interface_of_the_node_is_never_bound() -> None:
+    # Not a NodePort address (no --nodeport-addresses), but the node's own:
+    # binding it would make every virtual server on the node's address ours.
+    config = replace(CONFIG, node_addresses=(), local_addresses=frozenset({"192.168.0.10"}))
+    service = replace(WEB, external_ips=("192.168.0.10",), load_balancer_ips=("192.168.0.10",))
+    (_, external) = translated(service, config=config)
+    assert (external.key.address, external.bound) == ("192.168.0.10", False)
+    state = translate([service], [WEB_SLICE], config)
+    assert "192.168.0.10" not in state.addresses
 
 
 def test_an_address_listed_twice_is_one_virtual_server() -> None:
