@@ -182,7 +182,11 @@ def test_a_common_resolver_case_takes_the_fast_path(scalar: str) -> None:
         "base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n",
         "a: !!str 1\n",
         "a: !custom 1\n",
-        "a: |\n  line\n  two\n",
+        "a: |+\n  line\n  two\n",
+        "a: |\n  line\n\n  two\n",
+        "a: |\n  line\n  two",
+        "a: |2\n   line\n",
+        "- |\n  line\n",
         "a: >-\n  folded\n  text\n",
         "a: plain\n  continued\n",
         "a: [1,\n  2]\n",
@@ -215,6 +219,136 @@ def test_block_layouts_read_as_pyyaml_reads_them() -> None:
         "seq:\n  -   spaced: 1\n      more: 2\n  - plain scalar # comment\n"
     )
     assert check_fast_path(text) is not None
+
+
+BLOCK_SCALARS = [
+    "a: |\n  line\n  two\n",
+    "a: |-\n  line\n  two\nb: 1\n",
+    'a: |\n  first\n    deeper\n  back # not a comment\n  ---\n  # c\nb: |\n {"k": 1}  \n',
+    "- k: |\n   x\n  j: 1\n",
+    "- k: |\n  x\n",
+    "outer:\n  a: |\n    x\n  b: 2\n---\nc: |\n  y\n",
+    "a: |\n  x\n   \nb: 1\n",
+    "a: |\n  x\n\n",
+    "a: |\nb: 1\n",
+    "a: |\n  x\n b: 1\n",
+    "a:\n  b: |\n  x\n",
+]
+
+
+@pytest.mark.parametrize("text", BLOCK_SCALARS)
+def test_a_literal_block_scalar_reads_as_pyyaml_reads_it(text: str) -> None:
+    check_fast_path(text)
+    check_reads_as_pyyaml(text)
+
+
+def test_kubectls_last_applied_configuration_takes_the_fast_path() -> None:
+    text = (
+        "metadata:\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n"
+        '      {"apiVersion":"v1","kind":"Service","metadata":{"name":"web"}}\n'
+        "  name: web\n"
+    )
+    assert check_fast_path(text) is not None
+
+
+KUBECTL_LIST = """\
+apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Service
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"v1","kind":"Service","metadata":{"annotations":{},"name":"web"}}
+    creationTimestamp: "2024-05-01T10:00:00Z"
+    labels:
+      app: web
+    name: web
+    namespace: default
+    resourceVersion: "1001"
+    uid: 5c8e0001-1b2c-4d5e-8f90-a1b2c3d4e5f6
+  spec:
+    clusterIP: 10.96.0.10
+    clusterIPs:
+    - 10.96.0.10
+    ipFamilies:
+    - IPv4
+    ports:
+    - name: http
+      port: 80
+      protocol: TCP
+      targetPort: 8080
+    sessionAffinity: None
+    type: ClusterIP
+  status:
+    loadBalancer: {}
+- addressType: IPv4
+  apiVersion: discovery.k8s.io/v1
+  endpoints:
+  - addresses:
+    - 10.128.0.1
+    conditions:
+      ready: true
+      serving: true
+      terminating: false
+    nodeName: node-1
+    targetRef:
+      kind: Pod
+      name: web-0
+      uid: 7a1b0001-0001-4d5e-8f90-a1b2c3d4e5f6
+    zone: zone-a
+  kind: EndpointSlice
+  metadata:
+    generation: 3
+    labels:
+      kubernetes.io/service-name: web
+    name: web-abcde
+    ownerReferences:
+    - apiVersion: v1
+      blockOwnerDeletion: true
+      kind: Service
+      name: web
+  ports:
+  - name: http
+    port: 8080
+    protocol: TCP
+kind: List
+metadata:
+  resourceVersion: ""
+"""
+
+
+def test_a_kubectl_get_list_takes_the_fast_path() -> None:
+    found = check_fast_path(KUBECTL_LIST)
+    assert found is not None
+    assert [item["kind"] for item in found[0]["items"]] == ["Service", "EndpointSlice"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  key: 10.1.2.3",
+        "  key: 1.2.3.4.5",
+        "  key: 1.2",
+        "  key: 0",
+        "  key: 007",
+        "  key: 123456789012345678901234",
+        "  key: 2001-12-14",
+        "  key: 1_0",
+        '  key: ""',
+        "  key:   ",
+        "  - 10.0.0.1",
+        "  -   word",
+        "  - 12",
+        "  - a: b",
+        "  10: ten",
+        "  yes: no",
+    ],
+)
+def test_a_common_line_reads_as_pyyaml_reads_it(line: str) -> None:
+    text = f"outer:\n{line}\n"
+    check_fast_path(text)
+    check_reads_as_pyyaml(text)
 
 
 def test_a_line_error_is_pyyamls_error() -> None:

@@ -1,0 +1,293 @@
+"""One line of block YAML into the events it holds, for `yaml_documents`.
+
+A line is read once per spelling (indent included): manifests repeat most of
+their lines (`  namespace: bench`, `    protocol: TCP`), so the events of a
+spelling are remembered and the next occurrence costs one dict lookup.
+
+Events are (kind, column, key, value): DASH (a sequence item starts at the
+column; what follows it on the line, if anything, is its value), KEY (a mapping
+entry: the value is a scalar, NESTED when it is on the next lines, LITERAL or
+LITERAL_STRIP for a `|` or `|-` block scalar, or a `Flow` collection) and SCALAR
+(a one-line scalar or flow collection as a node of its own). Anything else
+raises NotSimple.
+
+Plain scalars are resolved and constructed by PyYAML's own resolver table and
+SafeConstructor (YAML 1.1: `yes` is True, `0x1F` is 31, `2001-12-14` a date).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from yaml.nodes import ScalarNode
+
+# One-line plain scalars, more conservative than YAML (so libyaml and PyYAML agree
+# on every one): no `?` or `:` first, no `#` or `:` after a space, and in flow
+# context none of `,?[]{}#` and a `:` only before a character a scalar may hold.
+_BLOCK_RUN = r"[^: ]*(?::+[^: ]+)*"
+_BLOCK_PLAIN = rf"(?:[^-?:,\[\]{{}}#&*!|>'\"%@` ]|-(?=[^ ])){_BLOCK_RUN}(?: +[^:# ]{_BLOCK_RUN})*"
+_FLOW_CHAR = r"[^ ,?\[\]{}#:]"
+_FLOW_RUN = rf"{_FLOW_CHAR}*(?::+{_FLOW_CHAR}+)*"
+_FLOW_PLAIN = (
+    rf"(?:[^-?:,\[\]{{}}#&*!|>'\"%@` ]|-(?={_FLOW_CHAR})){_FLOW_RUN}(?: +{_FLOW_CHAR}{_FLOW_RUN})*"
+)
+_SINGLE = r"'((?:[^']|'')*)'"
+_DOUBLE = r'"([^"\\]*)"'
+_COMMENT = r"(?: +#.*)?"
+# A block mapping entry: the key, `:`, and the value text after it (maybe empty).
+_KEY = re.compile(rf"(?:({_BLOCK_PLAIN})|{_SINGLE}|{_DOUBLE}) *:(?: +|$)")
+_PLAIN_VALUE = re.compile(rf"({_BLOCK_PLAIN}){_COMMENT}")
+_SINGLE_VALUE = re.compile(_SINGLE + _COMMENT)
+_DOUBLE_VALUE = re.compile(_DOUBLE + _COMMENT)
+# A flow token: an indicator, a plain, single- or double-quoted scalar, or anything else.
+_FLOW_TOKENS = re.compile(rf" *(?:([\[\]{{}},]|:(?= ))|({_FLOW_PLAIN})|{_SINGLE}|{_DOUBLE}|(.))")
+# `[10.0.0.1]`, the commonest flow collection, in one step: what the tokens would say.
+_ONE_PLAIN_ITEM = re.compile(rf"\[ *({_FLOW_PLAIN}) *\]")
+# The commonest lines, read by one match: `key: plain`, `key: "text"`, `key:`, `- plain`.
+# Equivalent to the general reading: a plain key cannot hold `: `, so it ends where
+# `_KEY` ends it, and a plain scalar holds no `: `, so it cannot be read as a key.
+_PLAIN_ENTRY = re.compile(rf'( *)({_BLOCK_PLAIN}) *:(?: +(?:({_BLOCK_PLAIN})|"([^"\\]*)"))? *')
+_PLAIN_ITEM = re.compile(rf"( *)(- +)({_BLOCK_PLAIN}) *")
+_DOCUMENT_START = re.compile(r"--- *(?: #.*)?")
+# PyYAML drops a simple key longer than 1024 characters (then fails): leave those to it.
+_MAX_KEY = 1000
+# Common digit-led plain scalars, resolved without trying each resolver: dotted
+# quads (IPv4 addresses, versions) match none, so are strings; decimals are ints.
+_DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
+_DECIMAL = re.compile(r"[1-9][0-9]{0,17}|0")
+
+# The tags PyYAML's implicit resolvers give plain scalars that mean plain data.
+_DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp")
+)
+# Immutable and equal by value: one object may serve every occurrence of a spelling.
+_SHARED_TYPES: tuple[type, ...] = (str, int, type(None))
+
+DASH, KEY, SCALAR = 1, 2, 3
+Event = tuple[int, int, Any, Any]
+_UNKNOWN = object()
+NESTED = object()  # a mapping entry whose value is on the next lines
+LITERAL = object()  # `key: |`
+LITERAL_STRIP = object()  # `key: |-`
+BLOCK_SCALARS = {"|": LITERAL, "|-": LITERAL_STRIP}
+DOCUMENT_START: tuple[Event, ...] = ((0, 0, None, None),)
+
+
+class NotSimple(Exception):
+    """The text uses YAML that `yaml_documents` leaves to PyYAML."""
+
+
+class Flow:
+    """A flow collection as parsed once: each occurrence gets its own copy (`fresh`)."""
+
+    def __init__(self, template: Any) -> None:
+        self.template = template
+
+
+_SHARED_VALUES = (*_SHARED_TYPES, Flow)
+
+
+def fresh(value: Any) -> Any:
+    if type(value) is list:
+        return [fresh(item) for item in value]
+    if type(value) is dict:
+        return {key: fresh(item) for key, item in value.items()}
+    return value
+
+
+class LineReader:
+    """The events of lines (`events`, remembered per spelling in `known_lines`) and
+    plain scalars resolved as PyYAML's SafeLoader does it, each spelling once."""
+
+    def __init__(self) -> None:
+        self.resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = (
+            yaml.SafeLoader.yaml_implicit_resolvers
+        )
+        if None in self.resolvers or yaml.SafeLoader.yaml_path_resolvers:
+            raise NotSimple  # somebody extended the resolver: stay out of its way
+        self.constructors = yaml.SafeLoader.yaml_constructors
+        self.constructor = yaml.SafeLoader("")
+        self.known: dict[str, Any] = {}
+        self.known_lines: dict[str, tuple[Event, ...]] = {"": ()}
+
+    def plain(self, text: str) -> Any:
+        value: Any = self.known.get(text, _UNKNOWN)
+        if value is not _UNKNOWN:
+            return value
+        value = text
+        if text[:1].isdigit() and _DOTTED.fullmatch(text):
+            pass
+        elif text[:1].isdigit() and _DECIMAL.fullmatch(text):
+            value = int(text)
+        else:
+            for tag, pattern in self.resolvers.get(text[:1], ()):
+                if pattern.match(text):
+                    if tag not in _DATA_TAGS:
+                        raise NotSimple  # `<<` (merge) or `=` (value)
+                    construct = self.constructors[tag]
+                    value = construct(self.constructor, ScalarNode(tag, text))
+                    break
+        if isinstance(value, _SHARED_TYPES):
+            self.known[text] = value
+        return value
+
+    def events(self, line: str) -> tuple[Event, ...]:
+        """What the line says; remembered for the next line spelled the same, if safe."""
+        if len(line) < _MAX_KEY and not line.startswith(("...", "---")):
+            common = self.common_events(line)
+            if common is not None:
+                return common
+        content = line.lstrip(" ")
+        if not content or content[0] == "#":
+            return ()
+        column = len(line) - len(content)
+        if column == 0 and content[0] in "%.-" and content.startswith(("%", "...", "---")):
+            if _DOCUMENT_START.fullmatch(content) is None:
+                raise NotSimple  # a directive, a document end, or content after `---`
+            return DOCUMENT_START
+        content = content.rstrip(" ")
+        found: list[Event] = []
+        while content[0] == "-" and (len(content) == 1 or content[1] == " "):
+            found.append((DASH, column, None, None))
+            rest = content[1:].lstrip(" ")
+            if not rest or rest[0] == "#":
+                self.known_lines[line] = events = tuple(found)
+                return events
+            column += len(content) - len(rest)
+            content = rest
+        shared = True
+        match = _KEY.match(content)
+        if match is None:
+            value = self.inline(content)
+            found.append((SCALAR, column, None, value))
+            shared = isinstance(value, _SHARED_VALUES)
+        else:
+            key, value = self.entry(match, content)
+            found.append((KEY, column, key, value))
+            # A float may be NaN, unequal to itself: two NaN keys are two entries, as in PyYAML.
+            shared = isinstance(key, _SHARED_TYPES) and (
+                type(value) is object or isinstance(value, _SHARED_VALUES)
+            )
+        events = tuple(found)
+        if shared:
+            self.known_lines[line] = events
+        return events
+
+    def common_events(self, line: str) -> tuple[Event, ...] | None:
+        """The events of a `_PLAIN_ENTRY` or `_PLAIN_ITEM` line, or None for another."""
+        match = _PLAIN_ENTRY.fullmatch(line)
+        if match is not None:
+            indent, key, plain, double = match.groups()
+            value = NESTED if double is None else double
+            if plain is not None:
+                value = self.plain(plain)
+            key = self.plain(key)
+            events: tuple[Event, ...] = ((KEY, len(indent), key, value),)
+            if isinstance(key, _SHARED_TYPES) and (
+                isinstance(value, _SHARED_TYPES) or value is NESTED
+            ):
+                self.known_lines[line] = events
+            return events
+        match = _PLAIN_ITEM.fullmatch(line)
+        if match is not None:
+            indent, dash, plain = match.groups()
+            column = len(indent)
+            value = self.plain(plain)
+            events = (DASH, column, None, None), (SCALAR, column + len(dash), None, value)
+            if isinstance(value, _SHARED_TYPES):
+                self.known_lines[line] = events
+            return events
+        return None
+
+    def entry(self, match: re.Match[str], text: str) -> tuple[Any, Any]:
+        """A mapping entry's key and value (a scalar, NESTED, a block scalar or a Flow)."""
+        if match.end() > _MAX_KEY:
+            raise NotSimple
+        plain, single, double = match.groups()
+        if plain is not None:
+            key = self.plain(plain)
+        else:
+            key = single.replace("''", "'") if single is not None else double
+        rest = text[match.end() :]
+        if not rest or rest[0] == "#":
+            return key, NESTED
+        if rest[0] in "[{":
+            return key, Flow(self.flow(rest))
+        if rest in BLOCK_SCALARS:
+            return key, BLOCK_SCALARS[rest]
+        return key, self.inline(rest)
+
+    def inline(self, text: str) -> Any:
+        """A value written on one line: a plain or quoted scalar or a flow collection."""
+        first = text[0]
+        if first == "'":
+            match = _SINGLE_VALUE.fullmatch(text)
+            if match is None:
+                raise NotSimple
+            return match.group(1).replace("''", "'")
+        if first == '"':
+            match = _DOUBLE_VALUE.fullmatch(text)
+            if match is None:
+                raise NotSimple
+            return match.group(1)
+        if first in "[{":
+            return Flow(self.flow(text))
+        match = _PLAIN_VALUE.fullmatch(text)
+        if match is None:
+            raise NotSimple
+        return self.plain(match.group(1))
+
+    def flow(self, text: str) -> Any:
+        one = _ONE_PLAIN_ITEM.fullmatch(text)
+        if one is not None:
+            return [self.plain(one.group(1))]
+        if "#" in text:  # a comment after the collection: rare, leave it to PyYAML
+            raise NotSimple
+        tokens = _FLOW_TOKENS.findall(text)
+        value, end = self.flow_node(tokens, 0)
+        if end != len(tokens):
+            raise NotSimple
+        return value
+
+    def flow_node(
+        self, tokens: list[tuple[str, str, str, str, str]], index: int
+    ) -> tuple[Any, int]:
+        """The flow node at tokens[index], and the index after it."""
+        indicator, plain, single, double, other = tokens[index]
+        if plain:
+            return self.plain(plain), index + 1
+        if indicator == "[":
+            items: list[Any] = []
+            index += 1
+            if tokens[index][0] == "]":
+                return items, index + 1
+            while True:
+                item, index = self.flow_node(tokens, index)
+                items.append(item)
+                indicator = tokens[index][0]
+                index += 1
+                if indicator == "]":
+                    return items, index
+                if indicator != ",":
+                    raise NotSimple
+        if indicator == "{":
+            mapping: dict[Any, Any] = {}
+            index += 1
+            if tokens[index][0] == "}":
+                return mapping, index + 1
+            while True:
+                if tokens[index][0] or tokens[index][4] or tokens[index + 1][0] != ":":
+                    raise NotSimple  # not a scalar key and `: `
+                key, _ = self.flow_node(tokens, index)
+                mapping[key], index = self.flow_node(tokens, index + 2)
+                indicator = tokens[index][0]
+                index += 1
+                if indicator == "}":
+                    return mapping, index
+                if indicator != ",":
+                    raise NotSimple
+        if indicator or other:
+            raise NotSimple
+        return (single.replace("''", "'") if "'" in single else single or double), index + 1
