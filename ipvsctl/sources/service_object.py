@@ -101,6 +101,10 @@ def _load_balancer_ips(reader: FieldReader, obj: Mapping[str, Any]) -> tuple[str
         path = f"status.loadBalancer.ingress[{index}]"
         if not isinstance(ingress, Mapping):
             reader.problem(path, f"{show_value(ingress)} is not a mapping")
+        elif ingress.get("ipMode") == "Proxy":
+            # The load balancer proxies to the node and does not send the IP
+            # itself: kube-proxy programs nothing for it (KEP-1860), nor do we.
+            continue
         elif ingress.get("ip") not in (None, ""):  # a hostname-only ingress has no IP for us
             address = reader.address(ingress["ip"], f"{path}.ip")
             if address is not None and address not in found:

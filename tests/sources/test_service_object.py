@@ -82,7 +82,14 @@ def test_every_field_ipvsctl_reads() -> None:
     }
     obj["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": "other"}
     obj["status"] = {
-        "loadBalancer": {"ingress": [{"ip": "198.51.100.1"}, {"hostname": "lb.example.com"}]}
+        "loadBalancer": {
+            "ingress": [
+                {"ip": "198.51.100.1", "ipMode": "VIP"},
+                {"hostname": "lb.example.com"},
+                # Proxied to the node: kube-proxy programs nothing for it.
+                {"ip": "198.51.100.2", "ipMode": "Proxy"},
+            ]
+        }
     }
     assert converted(obj) == Service(
         namespace="shop",
