@@ -8,7 +8,6 @@ unusable kernel, with nothing changed.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import socket
 import sys
@@ -19,9 +18,8 @@ import click
 
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
-from ipvsctl.plan.lines import plan_document, plan_lines
+from ipvsctl.plan.lines import plan_lines
 from ipvsctl.reconcile import EngineOptions, OptionError, Outcome, cleanup, reconcile_manifests
-from ipvsctl.sources import SourceError, read_manifests
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -102,13 +100,19 @@ def _engine_options(
 
 def _print_plan(outcome: Outcome, output: str) -> None:
     if output == "json":
-        sys.stdout.write(json.dumps(plan_document(outcome.plan), indent=2) + "\n")
+        # Imported here: the text every `apply` prints needs none of the JSON schema.
+        from ipvsctl.plan.lines_json import render_plan_json
+
+        sys.stdout.write(render_plan_json(outcome.plan))
     else:
         sys.stdout.writelines(line + "\n" for line in plan_lines(outcome.plan))
 
 
 def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool) -> Outcome:
     """Read, validate, plan and (when `apply`) apply; exits 2 on bad input or kernel."""
+    # Imported here: `cleanup` reads no manifests, and PyYAML alone is ~50 ms in the kernel lab.
+    from ipvsctl.sources import SourceError, read_manifests
+
     try:
         inputs = read_manifests(files, sys.stdin)
         # The inputs live until the process ends: keeping the cyclic collector

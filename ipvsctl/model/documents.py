@@ -35,9 +35,8 @@ from ipvsctl.model.names import (
     FAMILY_NAMES,
     FORWARD_NAMES,
     PROTOCOL_KEYWORDS,
-    SCHED_FLAG_NAMES,
-    SCHEDULER_FLAG_NAMES,
     TUNNEL_TYPE_NAMES,
+    scheduler_flag_names,
 )
 
 __all__ = [
@@ -78,15 +77,6 @@ def name_or_unnamed(names: Mapping[int, str], value: int, unnamed: UnnamedSpelli
 
 def family_name(family: int) -> str:
     return FAMILY_NAMES.get(family, str(family))
-
-
-def scheduler_flag_names(scheduler: str, flags: int) -> list[str]:
-    """Every scheduler flag set, by ipvsadm's name for it under this scheduler.
-
-    Unlike the text listing's `sched_flag_names`, this names flag-3 under sh and mh too.
-    """
-    own = SCHEDULER_FLAG_NAMES.get(scheduler, {})
-    return [own.get(bit, name) for bit, name in SCHED_FLAG_NAMES.items() if flags & bit]
 
 
 def persistence_mask(family: int, netmask: int) -> tuple[str, int | None]:

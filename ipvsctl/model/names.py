@@ -1,8 +1,9 @@
 """The names of the kernel's IPVS numbers, for every room that prints or reads them.
 
-Pure values. Two spellings where two exist: ipvsadm's (which `show` must
-reproduce byte for byte) and ipvsctl's own lower-case one (JSON, annotations).
-A number missing from a table has no name: each user says what it prints then.
+Pure values, and the one lookup that joins two of them (`scheduler_flag_names`).
+Two spellings where two exist: ipvsadm's (which `show` must reproduce byte for
+byte) and ipvsctl's own lower-case one (JSON, annotations). A number missing
+from a table has no name: each user says what it prints then.
 """
 
 from __future__ import annotations
@@ -71,3 +72,13 @@ SCHEDULER_FLAG_NAMES: dict[str, dict[int, str]] = {
     "sh": {ServiceFlag.SCHED1: "sh-fallback", ServiceFlag.SCHED2: "sh-port"},
     "mh": {ServiceFlag.SCHED1: "mh-fallback", ServiceFlag.SCHED2: "mh-port"},
 }
+
+
+def scheduler_flag_names(scheduler: str, flags: int) -> list[str]:
+    """Every scheduler flag set, by ipvsadm's name for it under this scheduler.
+
+    Unlike the text listing's `sched_flag_names`, this names flag-3 under sh and mh too.
+    The plan's `-b` option and its JSON `flags` both spell them so.
+    """
+    own = SCHEDULER_FLAG_NAMES.get(scheduler, {})
+    return [own.get(bit, name) for bit, name in SCHED_FLAG_NAMES.items() if flags & bit]

@@ -14,8 +14,9 @@ IPVS changes read as ipvsadm commands, the rest as iproute2 and sysctl ones:
 Lines come in the order they are carried out (see `node_plan`). An option
 appears only when it differs from ipvsadm's default, so a line pasted after
 `ipvsadm` does what the plan says. The JSON form (`plan_document`, one
-object per line) lives in `lines_json` and is re-exported here, so that both
-renderings of a plan have one home to import from.
+object per line) lives in `lines_json`, which only `-o json` imports: the text
+every `apply` prints does without it. `-b` names the scheduler flags as the
+JSON `flags` do (`model.names.scheduler_flag_names`).
 """
 
 from __future__ import annotations
@@ -35,16 +36,13 @@ from ipvsctl.model.ipvs import (
     address_family,
     full_netmask,
 )
-from ipvsctl.model.names import TUNNEL_TYPE_NAMES
-from ipvsctl.plan.lines_json import plan_document, render_plan_json, sched_flag_names
+from ipvsctl.model.names import TUNNEL_TYPE_NAMES, scheduler_flag_names
 from ipvsctl.plan.node_plan import Plan
 
 __all__ = [
     "address_line",
     "change_line",
-    "plan_document",
     "plan_lines",
-    "render_plan_json",
     "service_argument",
 ]
 
@@ -92,7 +90,7 @@ def _netmask_text(family: int, netmask: int) -> str:
 
 def _service_options(service: VirtualServer) -> str:
     parts = [f"-s {service.scheduler}"]
-    flag_names = sched_flag_names(service.scheduler, service.flags)
+    flag_names = scheduler_flag_names(service.scheduler, service.flags)
     if flag_names:
         parts.append(f"-b {','.join(flag_names)}")
     if service.flags & ServiceFlag.PERSISTENT:

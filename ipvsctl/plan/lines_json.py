@@ -43,7 +43,6 @@ from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.documents import (
     real_server_fields,
     real_server_key_fields,
-    scheduler_flag_names,
     service_fields,
     service_key_fields,
     tunnel_fields,
@@ -62,13 +61,9 @@ __all__ = [
     "change_document",
     "plan_document",
     "render_plan_json",
-    "sched_flag_names",
 ]
 
 Document = dict[str, Any]
-
-# `lines` prints `-b` with the flags the JSON names (re-exported there).
-sched_flag_names = scheduler_flag_names
 
 
 def _real_server_key(server: RealServer) -> Document:

@@ -7,8 +7,8 @@ import json
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import ForwardMethod, ServiceFlag, TunnelFlag, TunnelType
 from ipvsctl.plan import Plan
-from ipvsctl.plan.lines import plan_document, plan_lines, render_plan_json
-from ipvsctl.plan.lines_json import change_document
+from ipvsctl.plan.lines import plan_lines
+from ipvsctl.plan.lines_json import change_document, plan_document, render_plan_json
 
 from .builders import fwmark, rs, tcp, udp
 

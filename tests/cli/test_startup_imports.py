@@ -1,0 +1,64 @@
+"""What every `apply`, `diff` and `cleanup` pays before it starts: the modules it imports.
+
+Each check runs a fresh interpreter, since this process has imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ipvsctl.cli.engine_commands import _print_plan
+from ipvsctl.plan import Plan
+from ipvsctl.reconcile import Outcome
+
+
+def modules_after(statement: str, candidates: tuple[str, ...]) -> list[str]:
+    code = (
+        f"import sys; {statement}; print(','.join(m for m in {candidates!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [name for name in done.stdout.strip().split(",") if name]
+
+
+def test_the_command_line_leaves_manifest_reading_to_apply_and_diff() -> None:
+    # PyYAML and the manifest reader: ~0.1 s of a kernel-lab cleanup that reads no manifest.
+    assert modules_after("import ipvsctl.cli.commands", ("yaml", "ipvsctl.sources")) == []
+
+
+def test_text_plans_need_none_of_the_json_schema() -> None:
+    loaded = modules_after(
+        "import ipvsctl.cli.commands, ipvsctl.plan.lines",
+        ("ipvsctl.plan.lines_json", "ipvsctl.model.documents"),
+    )
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("text", "link add kube-ipvs0 type dummy\naddr add 10.96.0.10/32 dev kube-ipvs0\n"),
+        (
+            "json",
+            [
+                {"op": "link add", "device": "kube-ipvs0", "type": "dummy"},
+                {
+                    "op": "addr add",
+                    "address": "10.96.0.10",
+                    "prefix_length": 32,
+                    "device": "kube-ipvs0",
+                },
+            ],
+        ),
+    ],
+)
+def test_the_plan_prints_as_text_lines_or_json(
+    capsys: pytest.CaptureFixture[str], output: str, expected: object
+) -> None:
+    plan = Plan(create_interface=True, addresses_add=("10.96.0.10",))
+    _print_plan(Outcome(plan=plan), output)
+    printed = capsys.readouterr().out
+    assert (json.loads(printed) if output == "json" else printed) == expected
