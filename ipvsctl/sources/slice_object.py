@@ -19,8 +19,8 @@ from ipvsctl.model.inputs import (
     EndpointSlice,
     ObjectError,
 )
-from ipvsctl.sources.fields import FieldReader, show_value
-from ipvsctl.sources.metadata import Ignored, labels_of, read_identity
+from ipvsctl.sources.fields import PROTOCOLS, FieldReader, show_value
+from ipvsctl.sources.metadata import DEFAULT_NAMESPACE, Ignored, labels_of, read_identity
 
 FAMILIES = {"IPv4": int(AF_INET), "IPv6": int(AF_INET6)}
 FQDN = "FQDN"
@@ -28,12 +28,19 @@ FQDN = "FQDN"
 
 def slice_from_dict(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[ObjectError]:
     """The EndpointSlice, a note on why it is left alone, or every problem found in it."""
+    endpoint_slice = plain_slice(obj)
+    return endpoint_slice if endpoint_slice is not None else checked_slice(obj)
+
+
+def checked_slice(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[ObjectError]:
+    """The EndpointSlice, a note on why it is left alone, or every problem found in it,
+    read field by field."""
     reader = read_identity(obj, "EndpointSlice")
     service_name = labels_of(obj, reader).get(SERVICE_NAME_LABEL)
     address_type = obj.get("addressType")
     if address_type == FQDN:
         return Ignored(f"{reader.ref}: ignored (addressType FQDN: IPVS needs IP addresses)")
-    if address_type not in FAMILIES:
+    if not isinstance(address_type, str) or address_type not in FAMILIES:
         reader.problem("addressType", f"{show_value(address_type)} is not IPv4, IPv6 or FQDN")
     family = (
         FAMILIES.get(address_type, int(AF_INET)) if isinstance(address_type, str) else int(AF_INET)
@@ -52,6 +59,69 @@ def slice_from_dict(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[Ob
         ports=ports,
         endpoints=endpoints,
     )
+
+
+def plain_slice(obj: object) -> EndpointSlice | None:
+    """The slice, if every field it has is well-formed and it belongs to a Service; else
+    None, and `checked_slice` reads it field by field to name each problem or to say why
+    it is left alone.
+
+    What `checked_slice` gives for such a slice, faster: `apply -f` reads every slice of
+    the cluster.
+    """
+    if type(obj) is not dict:
+        return None
+    metadata = obj.get("metadata")
+    if type(metadata) is not dict:
+        return None
+    name = metadata.get("name")
+    namespace = metadata.get("namespace", DEFAULT_NAMESPACE)
+    labels = metadata.get("labels")
+    if (
+        type(name) is not str
+        or not name
+        or type(namespace) is not str
+        or not namespace
+        or type(labels) is not dict
+    ):
+        return None
+    service_name = labels.get(SERVICE_NAME_LABEL)
+    address_type = obj.get("addressType")
+    if type(service_name) is not str or not service_name or type(address_type) is not str:
+        return None
+    family = FAMILIES.get(address_type)
+    ports = _plain_ports(obj.get("ports", []))
+    items = obj.get("endpoints", [])
+    if family is None or ports is None or type(items) is not list:
+        return None
+    endpoints: list[Endpoint] = []
+    for item in items:
+        endpoint = _plain_endpoint(item, family)
+        if endpoint is None:
+            return None
+        endpoints.append(endpoint)
+    return EndpointSlice(namespace, name, service_name, family, ports, tuple(endpoints))
+
+
+def _plain_ports(items: object) -> tuple[EndpointPort, ...] | None:
+    if type(items) is not list:
+        return None
+    ports: list[EndpointPort] = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        name = item.get("name", "")
+        protocol_name = item.get("protocol", "TCP")
+        number = item.get("port")
+        protocol = PROTOCOLS.get(protocol_name, 0) if type(protocol_name) is str else 0
+        if type(name) is not str or not protocol:
+            return None
+        if number is None:  # "all ports": left out, as `_ports` leaves it
+            continue
+        if type(number) is not int or not 1 <= number <= 65535:
+            return None
+        ports.append(EndpointPort(name, protocol, number))
+    return tuple(ports)
 
 
 def _ports(reader: FieldReader, obj: Mapping[str, Any]) -> tuple[EndpointPort, ...]:
@@ -114,17 +184,17 @@ def _plain_endpoint(item: object, family: int) -> Endpoint | None:
     texts = item.get("addresses")
     if type(texts) is not list or not texts:
         return None
-    addresses: list[str] = []
+    ipv6 = family == AF_INET6
     for text in texts:
-        if type(text) is not str:
+        # canonical_address keeps the family it reads by the ":" (an IPv6 address has one).
+        if type(text) is not str or (":" in text) is not ipv6:
             return None
-        try:
-            address = canonical_address(text)
-        except ValueError:
-            return None
-        if address_family(address) != family:
-            return None
-        addresses.append(address)
+    try:
+        addresses = tuple([canonical_address(text) for text in texts])
+    except ValueError:
+        return None
+    if len(item) == 1:  # only addresses: ready, serving, not terminating
+        return Endpoint(addresses)
     conditions = item.get("conditions")
     if conditions is None:
         conditions = {}
@@ -145,12 +215,12 @@ def _plain_endpoint(item: object, family: int) -> Endpoint | None:
     ):
         return None
     return Endpoint(
-        addresses=tuple(addresses),
-        ready=ready is not False,
-        serving=serving is not False,
-        terminating=terminating is True,
-        node_name=node_name or "",
-        zone=zone or "",
+        addresses,
+        ready is not False,
+        serving is not False,
+        terminating is True,
+        node_name or "",
+        zone or "",
     )
 
 

@@ -43,12 +43,17 @@ _SINGLE_VALUE = re.compile(_SINGLE + _COMMENT)
 _DOUBLE_VALUE = re.compile(_DOUBLE + _COMMENT)
 # A flow token: an indicator, a plain, single- or double-quoted scalar, or anything else.
 _FLOW_TOKENS = re.compile(rf" *(?:([\[\]{{}},]|:(?= ))|({_FLOW_PLAIN})|{_SINGLE}|{_DOUBLE}|(.))")
-# `[10.0.0.1]`, the commonest flow collection, in one step: what the tokens would say.
-_ONE_PLAIN_ITEM = re.compile(rf"\[ *({_FLOW_PLAIN}) *\]")
-# The commonest lines, read by one match: `key: plain`, `key: "text"`, `key:`, `- plain`.
-# Equivalent to the general reading: a plain key cannot hold `: `, so it ends where
-# `_KEY` ends it, and a plain scalar holds no `: `, so it cannot be read as a key.
-_PLAIN_ENTRY = re.compile(rf'( *)({_BLOCK_PLAIN}) *:(?: +(?:({_BLOCK_PLAIN})|"([^"\\]*)"))? *')
+# Flow collections of plain scalars only (`[10.0.0.1]`, `{name: web, namespace: shop}`),
+# the common ones, checked by one match and then split: a flow plain scalar holds no
+# `,` and no `: `, so the commas and the first `: ` of each pair are the indicators.
+_FLAT_SEQUENCE = re.compile(rf"\[ *{_FLOW_PLAIN} *(?:, *{_FLOW_PLAIN} *)*\]")
+_FLAT_PAIR = rf"{_FLOW_PLAIN} *: +{_FLOW_PLAIN} *"
+_FLAT_MAPPING = re.compile(rf"\{{ *{_FLAT_PAIR}(?:, *{_FLAT_PAIR})*\}}")
+# What comes before the first `: ` of the commonest lines, `  key` or `  - key`: the
+# indent, one `-`, and a plain key. A plain key holds no `: `, so it ends where `_KEY`
+# ends it, and the rest of the line is the entry's value.
+_HEAD = re.compile(rf"( *)(?:(-) +)?({_BLOCK_PLAIN}) *")
+# `  - plain`: a plain scalar holds no `: `, so it cannot be read as a key.
 _PLAIN_ITEM = re.compile(rf"( *)(- +)({_BLOCK_PLAIN}) *")
 _DOCUMENT_START = re.compile(r"--- *(?: #.*)?")
 # PyYAML drops a simple key longer than 1024 characters (then fails): leave those to it.
@@ -57,6 +62,8 @@ _MAX_KEY = 1000
 # quads (IPv4 addresses, versions) match none, so are strings; decimals are ints.
 _DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
 _DECIMAL = re.compile(r"[1-9][0-9]{0,17}|0")
+# `[10.0.0.1]`, the commonest flow collection, in one step.
+_DOTTED_ITEM = re.compile(r"\[ *([0-9]+(?:\.[0-9]+){2,}) *\]")
 
 # The tags PyYAML's implicit resolvers give plain scalars that mean plain data.
 _DATA_TAGS = frozenset(
@@ -80,10 +87,20 @@ class NotSimple(Exception):
 
 
 class Flow:
-    """A flow collection as parsed once: each occurrence gets its own copy (`fresh`)."""
+    """A flow collection as parsed once: each occurrence gets its own copy (`take`)."""
 
     def __init__(self, template: Any) -> None:
         self.template = template
+        self.taken = False
+
+    def take(self) -> Any:
+        """The collection for one occurrence: the template itself the first time (most
+        lines holding a flow collection are spelled once), then fresh copies of it.
+        Nothing changes a collection while the documents are parsed, so sharing is safe."""
+        if self.taken:
+            return fresh(self.template)
+        self.taken = True
+        return self.template
 
 
 _SHARED_VALUES = (*_SHARED_TYPES, Flow)
@@ -111,6 +128,7 @@ class LineReader:
         self.constructor = yaml.SafeLoader("")
         self.known: dict[str, Any] = {}
         self.known_lines: dict[str, tuple[Event, ...]] = {"": ()}
+        self.heads: dict[str, tuple[tuple[Event, ...], int, Any]] = {}
 
     def plain(self, text: str) -> Any:
         value: Any = self.known.get(text, _UNKNOWN)
@@ -135,10 +153,9 @@ class LineReader:
 
     def events(self, line: str) -> tuple[Event, ...]:
         """What the line says; remembered for the next line spelled the same, if safe."""
-        if len(line) < _MAX_KEY and not line.startswith(("...", "---")):
-            common = self.common_events(line)
-            if common is not None:
-                return common
+        common = self.common_events(line)
+        if common is not None:
+            return common
         content = line.lstrip(" ")
         if not content or content[0] == "#":
             return ()
@@ -164,7 +181,14 @@ class LineReader:
             found.append((SCALAR, column, None, value))
             shared = isinstance(value, _SHARED_VALUES)
         else:
-            key, value = self.entry(match, content)
+            if match.end() > _MAX_KEY:
+                raise NotSimple
+            plain, single, double = match.groups()
+            if plain is not None:
+                key = self.plain(plain)
+            else:
+                key = single.replace("''", "'") if single is not None else double
+            value = self.value(content[match.end() :])
             found.append((KEY, column, key, value))
             # A float may be NaN, unequal to itself: two NaN keys are two entries, as in PyYAML.
             shared = isinstance(key, _SHARED_TYPES) and (
@@ -176,48 +200,71 @@ class LineReader:
         return events
 
     def common_events(self, line: str) -> tuple[Event, ...] | None:
-        """The events of a `_PLAIN_ENTRY` or `_PLAIN_ITEM` line, or None for another."""
-        match = _PLAIN_ENTRY.fullmatch(line)
-        if match is not None:
-            indent, key, plain, double = match.groups()
-            value = NESTED if double is None else double
-            if plain is not None:
-                value = self.plain(plain)
-            key = self.plain(key)
-            events: tuple[Event, ...] = ((KEY, len(indent), key, value),)
-            if isinstance(key, _SHARED_TYPES) and (
-                isinstance(value, _SHARED_TYPES) or value is NESTED
-            ):
-                self.known_lines[line] = events
-            return events
-        match = _PLAIN_ITEM.fullmatch(line)
-        if match is not None:
-            indent, dash, plain = match.groups()
-            column = len(indent)
-            value = self.plain(plain)
-            events = (DASH, column, None, None), (SCALAR, column + len(dash), None, value)
-            if isinstance(value, _SHARED_TYPES):
-                self.known_lines[line] = events
-            return events
-        return None
+        """The events of a `key: value`, `- key: value`, `key:` or `- plain` line with a
+        plain key, read as `events` reads them, or None for another line.
 
-    def entry(self, match: re.Match[str], text: str) -> tuple[Any, Any]:
-        """A mapping entry's key and value (a scalar, NESTED, a block scalar or a Flow)."""
-        if match.end() > _MAX_KEY:
-            raise NotSimple
-        plain, single, double = match.groups()
-        if plain is not None:
-            key = self.plain(plain)
-        else:
-            key = single.replace("''", "'") if single is not None else double
-        rest = text[match.end() :]
-        if not rest or rest[0] == "#":
-            return key, NESTED
-        if rest[0] in "[{":
-            return key, Flow(self.flow(rest))
-        if rest in BLOCK_SCALARS:
-            return key, BLOCK_SCALARS[rest]
-        return key, self.inline(rest)
+        Hot: each distinct line of a manifest passes here once, and most are of these
+        forms. The head (`  - key`) repeats, so its reading is remembered apart.
+        """
+        head, colon, rest = line.partition(": ")
+        if not colon:
+            if line[-1:] != ":":
+                return self.item_events(line)
+            head = line[:-1]
+        known = self.heads.get(head)
+        if known is None:
+            known = self.head(head)
+            if known is None:
+                return None
+        before, column, key = known
+        text = rest.lstrip(" ")
+        if len(line) - len(text) > _MAX_KEY:
+            return None
+        value = self.value(text.rstrip(" "))
+        events = (*before, (KEY, column, key, value))
+        if type(value) is object or isinstance(value, _SHARED_VALUES):
+            self.known_lines[line] = events
+        return events
+
+    def head(self, text: str) -> tuple[tuple[Event, ...], int, Any] | None:
+        """The events before the key of a `_HEAD`, its column and its key; remembered."""
+        match = _HEAD.fullmatch(text)
+        if match is None or text.startswith(("...", "---")):  # a document marker, not a key
+            return None
+        key = self.plain(match.group(3))
+        if not isinstance(key, _SHARED_TYPES):
+            return None
+        before: tuple[Event, ...] = ()
+        if match.group(2) is not None:
+            before = ((DASH, match.start(2), None, None),)
+        self.heads[text] = known = (before, match.start(3), key)
+        return known
+
+    def item_events(self, line: str) -> tuple[Event, ...] | None:
+        """The events of a `_PLAIN_ITEM` line, or None for another."""
+        if "- " not in line:
+            return None
+        match = _PLAIN_ITEM.fullmatch(line)
+        if match is None:
+            return None
+        indent, dash, plain = match.groups()
+        column = len(indent)
+        value = self.plain(plain)
+        events = (DASH, column, None, None), (SCALAR, column + len(dash), None, value)
+        if isinstance(value, _SHARED_TYPES):
+            self.known_lines[line] = events
+        return events
+
+    def value(self, text: str) -> Any:
+        """A mapping entry's value, from the text after its `: ` (no spaces around it):
+        a scalar, NESTED, a block scalar or a Flow."""
+        if not text or text[0] == "#":
+            return NESTED
+        if text[0] in "[{":
+            return Flow(self.flow(text))
+        if text in BLOCK_SCALARS:
+            return BLOCK_SCALARS[text]
+        return self.inline(text)
 
     def inline(self, text: str) -> Any:
         """A value written on one line: a plain or quoted scalar or a flow collection."""
@@ -234,15 +281,31 @@ class LineReader:
             return match.group(1)
         if first in "[{":
             return Flow(self.flow(text))
+        # A plain scalar read before, or a dotted quad: plain, without the comment check.
+        value = self.known.get(text, _UNKNOWN)
+        if value is not _UNKNOWN:
+            return value
+        if first.isdigit() and _DOTTED.fullmatch(text):
+            return text
         match = _PLAIN_VALUE.fullmatch(text)
         if match is None:
             raise NotSimple
         return self.plain(match.group(1))
 
     def flow(self, text: str) -> Any:
-        one = _ONE_PLAIN_ITEM.fullmatch(text)
-        if one is not None:
-            return [self.plain(one.group(1))]
+        plain = self.plain
+        if text[0] == "[":
+            dotted = _DOTTED_ITEM.fullmatch(text)
+            if dotted is not None:
+                return [dotted.group(1)]
+            if _FLAT_SEQUENCE.fullmatch(text):
+                return [plain(item.strip(" ")) for item in text[1:-1].split(",")]
+        elif _FLAT_MAPPING.fullmatch(text):
+            mapping: dict[Any, Any] = {}
+            for pair in text[1:-1].split(","):
+                key, _, value = pair.partition(": ")
+                mapping[plain(key.strip(" "))] = plain(value.strip(" "))
+            return mapping
         if "#" in text:  # a comment after the collection: rare, leave it to PyYAML
             raise NotSimple
         tokens = _FLOW_TOKENS.findall(text)

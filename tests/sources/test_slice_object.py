@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipvsctl.model import AF_INET, AF_INET6, Protocol
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice
 from ipvsctl.sources import Ignored, slice_from_dict
+from ipvsctl.sources.slice_object import checked_slice, plain_slice
 
 TCP, UDP = int(Protocol.TCP), int(Protocol.UDP)
 
@@ -175,3 +178,83 @@ def test_every_problem_is_one_line_naming_object_field_and_value(
     obj: dict[str, Any], messages: list[str]
 ) -> None:
     assert problems(obj) == messages
+
+
+ABSENT = object()
+SLICE_VALUES: dict[str, list[Any]] = {
+    "addressType": ["IPv4", "IPv6", "FQDN", "ipv4", None, ["IPv4"]],
+    "ports": [
+        None,
+        [],
+        [{"port": 80}],
+        [{"name": "dns", "protocol": "UDP", "port": 53}, {"name": "all"}],
+        [{"name": None, "protocol": None, "port": None}],
+        [{"port": 0}],
+        [{"port": False}],
+        [{"port": 80, "protocol": "udp"}],
+        [{"port": 80, "protocol": {}}],
+        [{"name": 5, "port": 80}],
+        ["x"],
+        "x",
+    ],
+    "endpoints": [
+        None,
+        [],
+        [{"addresses": ["10.244.1.5", "10.244.1.6"]}],
+        [{"addresses": ["fd00::5"]}],
+        [{"addresses": ["FD00:0::5"], "zone": "a"}],
+        [{"addresses": ["10.244.1.5"], "conditions": {"ready": False, "terminating": True}}],
+        [{"addresses": ["10.244.1.5"], "conditions": None, "nodeName": None}],
+        [{"addresses": ["10.244.1.5"], "conditions": {"serving": "yes"}}],
+        [{"addresses": ["10.244.1.5"], "hints": {"forZones": [{"name": "a"}]}}],
+        [{"addresses": ["10.244.1.05"]}],
+        [{"addresses": []}],
+        [{"addresses": [5]}],
+        [{"addresses": "10.244.1.5"}],
+        ["x"],
+    ],
+}
+METADATA_VALUES: dict[str, list[Any]] = {
+    "name": ["web-abc12", "", None, 5],
+    "namespace": ["shop", "", None, ["x"]],
+    "labels": [
+        None,
+        {},
+        {"kubernetes.io/service-name": "api"},
+        {"kubernetes.io/service-name": ""},
+        {"kubernetes.io/service-name": 5},
+        "x",
+    ],
+}
+CHANGES = [
+    *(
+        (section, key, value)
+        for section, values in (("", SLICE_VALUES), ("metadata", METADATA_VALUES))
+        for key, choices in values.items()
+        for value in (ABSENT, *choices)
+    ),
+    ("", "metadata", None),
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(CHANGES), max_size=4))
+def test_the_plain_reading_is_the_checked_one(changes: list[tuple[str, str, Any]]) -> None:
+    obj = api_slice()
+    for section, key, value in changes:
+        target = obj[section] if section else obj
+        if not isinstance(target, dict):
+            continue
+        if value is ABSENT:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    endpoint_slice = plain_slice(obj)
+    if endpoint_slice is not None:
+        assert endpoint_slice == checked_slice(obj)
+
+
+def test_an_address_type_that_is_not_text_is_a_problem() -> None:
+    assert problems(api_slice(addressType=["IPv4"])) == [
+        'EndpointSlice shop/web-abc12: addressType: ["IPv4"] is not IPv4, IPv6 or FQDN'
+    ]

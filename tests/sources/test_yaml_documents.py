@@ -343,12 +343,69 @@ def test_a_kubectl_get_list_takes_the_fast_path() -> None:
         "  - a: b",
         "  10: ten",
         "  yes: no",
+        "  - addresses: [10.0.0.1]",
+        "  - addresses: [ 10.0.0.1 ]",
+        "  - addresses: [10.0.0.1, fd00::1,a:b]",
+        "  - addresses: [10.0.0.1,]",
+        "  - addresses: [10.0.0.1] # c",
+        "  - addresses: [10.0.01]",
+        "  - k: {a: b, c : d,e: f:g}",
+        "  - k: {a: b,}",
+        "  - k: {a: 1, a: 2}",
+        "  - k: {a:b: c, d: [e]}",
+        "  - k: {<<: x}",
+        "  - k:",
+        "  - k:   # c",
+        "  -   k: v",
+        "  - - k: v",
+        "  k: 10.0.0.1 # c",
+        "  k: 10.0.0.1:80",
+        "  k: 1.2.3 4",
+        "  a:b: c",
+        "  a #b: c",
+        "  a: b: c",
+        "  a:: b",
+        "  'a': b",
+        "  --- a: b",
+        "  ...: b",
+        "  k: |",
+        "  - k: |-",
     ],
 )
 def test_a_common_line_reads_as_pyyaml_reads_it(line: str) -> None:
     text = f"outer:\n{line}\n"
     check_fast_path(text)
     check_reads_as_pyyaml(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "--- a: b\n",
+        "...: b\n",
+        "---: b\n",
+        "--- - a\n",
+    ],
+)
+def test_a_document_marker_is_never_read_as_a_key_or_item(text: str) -> None:
+    assert simple_documents(text) is None
+    check_reads_as_pyyaml(text)
+
+
+def test_manifest_lines_take_the_fast_path() -> None:
+    text = (
+        "metadata: {name: web, namespace: shop}\n"
+        "spec:\n  clusterIPs: [10.96.0.10]\n  ports: [{name: http, port: 80}]\n"
+        "endpoints:\n  - addresses: [10.128.0.1]\n  - addresses: [10.128.0.2, 10.128.0.3]\n"
+    )
+    assert check_fast_path(text) is not None
+
+
+def test_each_occurrence_of_a_flow_collection_is_its_own_object() -> None:
+    (found,) = simple_documents("- [10.0.0.1]\n- [10.0.0.1]\n- {a: [b]}\n- {a: [b]}\n") or [None]
+    assert found == [["10.0.0.1"], ["10.0.0.1"], {"a": ["b"]}, {"a": ["b"]}]
+    assert found[0] is not found[1]
+    assert found[2] is not found[3] and found[2]["a"] is not found[3]["a"]
 
 
 def test_a_line_error_is_pyyamls_error() -> None:
@@ -475,6 +532,9 @@ FRAGMENTS = st.sampled_from(
         ">",
         "?",
         "x:y",
+        "10.0.0.1",
+        "[1.2.3]",
+        "{a: b, c: d}",
     ]
 )
 
