@@ -69,7 +69,7 @@ def main() -> int:
     )
     assert not inputs.errors, inputs.errors[:3]
     grown_inputs = read_manifests(["-"], io.StringIO(grown))
-    gc.freeze()  # as `ipvsctl apply` does once its inputs are read
+    gc.disable()  # as `ipvsctl apply` does once its inputs are read
     config = TranslateConfig(node_name="node-1")
 
     translating, desired = best_cpu(

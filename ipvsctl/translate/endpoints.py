@@ -87,5 +87,9 @@ def _keys(
 def build_real_servers(
     keys: Iterable[tuple[str, int]], forward: ForwardMethod
 ) -> tuple[RealServer, ...]:
-    """The real servers at `keys`, weight 1, forwarding by `forward` (family: the service's)."""
-    return tuple(RealServer(address, port, 0, forward) for address, port in keys)
+    """The real servers at `keys`, weight 1, forwarding by `forward` (family: the service's).
+
+    The addresses come from input types, canonical already (see `RealServer.endpoint`).
+    """
+    endpoint = RealServer.endpoint
+    return tuple(endpoint(address, port, forward) for address, port in keys)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from ipvsctl.model.changes import IpvsChange, Op
@@ -179,8 +177,8 @@ def test_the_default_plan_is_empty() -> None:
     assert Plan().is_empty
 
 
-def test_ten_thousand_converged_services_plan_nothing_and_quickly() -> None:
-    """A guard against quadratic planning, not a benchmark."""
+def test_ten_thousand_converged_services_in_kernel_order_plan_nothing() -> None:
+    # Speed is measured by integration/bench_plan.py, not asserted here.
     desired, actual = [], []
     for index in range(10_000):
         address = f"10.96.{index // 250}.{index % 250}"
@@ -189,8 +187,4 @@ def test_ten_thousand_converged_services_plan_nothing_and_quickly() -> None:
         actual.append(have(tcp(address, 80), *reversed(servers)))  # the kernel's order
     state = DesiredState(tuple(desired), frozenset(vs.key.address for vs in desired))
     facts = NodeFacts(tuple(actual), bound_addresses=state.addresses)
-    started = time.process_time()
-    plan = plan_node(state, facts)
-    elapsed = time.process_time() - started
-    assert plan.is_empty
-    assert elapsed < 2.0  # ~0.13 s on the development machine; 10x headroom for loaded CI
+    assert plan_node(state, facts).is_empty
