@@ -135,7 +135,10 @@ def ref_encode_change(change: IpvsChange) -> Request:
 families = st.sampled_from([AF_INET, AF_INET6])
 u16 = st.integers(0, 2**16 - 1)
 u32 = st.integers(0, 2**32 - 1)
-texts = st.text(st.characters(blacklist_characters="\0"), max_size=20)
+# Any text a name can hold: UTF-8-encodable (no lone surrogates), no NUL.
+texts = st.text(
+    st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20
+)
 # The named methods and tunnel types, and the numbered ones a newer kernel may report.
 forward_methods = st.integers(0, 7).map(ForwardMethod)
 tunnel_types = st.integers(0, 255).map(TunnelType)
