@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ipvsctl.kernel import ipvs_codec as codec
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable, describe_errno
-from ipvsctl.kernel.netlink import DEFAULT_TIMEOUT, GenericNetlink, Request
+from ipvsctl.kernel.netlink import GenericNetlink, Request
 from ipvsctl.model import (
     KernelInfo,
     KernelTable,
@@ -22,6 +22,7 @@ from ipvsctl.model import (
     VirtualServerEntry,
 )
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
+from ipvsctl.netlink.batch_socket import DEFAULT_TIMEOUT
 
 _COMMAND = {
     Op.ADD_SERVICE: codec.CMD_NEW_SERVICE,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import TypeAlias
 
-from ipvsctl.kernel.netlink import GENLMSGHDR, NLA_F_NESTED, NLATTR, attr, parse_attrs
+from ipvsctl.kernel.netlink import GENLMSGHDR
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -28,6 +28,7 @@ from ipvsctl.model import (
     TunnelType,
     VirtualServer,
 )
+from ipvsctl.netlink.attributes import NLA_F_NESTED, NLATTR, attr, parse_attrs
 
 GENL_NAME = "IPVS"
 GENL_VERSION = 1

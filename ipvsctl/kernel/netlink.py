@@ -4,8 +4,7 @@ Batching, deadlines and matching refusals to requests are the netlink room's
 (`ipvsctl.netlink.batch_socket`); what is generic netlink's is here: the
 family looked up by name when the socket opens, the genl header (command,
 version) in front of every request's attributes, and the kernel room's
-errors. The names of the shared pieces are exported from here too, for the
-IPVS codec and the tests that speak genl.
+errors.
 """
 
 from __future__ import annotations
@@ -16,34 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable
-from ipvsctl.netlink.attributes import (
-    NLA_F_NESTED,
-    NLA_TYPE_MASK,
-    NLATTR,
-    align4,
-    attr,
-    nested,
-    parse_attrs,
-)
+from ipvsctl.netlink.attributes import attr, parse_attrs
 from ipvsctl.netlink.batch_socket import (
     DEFAULT_TIMEOUT,
-    DRAIN_WAIT,
-    ERROR_TRUESIZE,
-    NETLINK_CAP_ACK,
-    NLM_F_ACK,
-    NLM_F_DUMP,
-    NLM_F_REQUEST,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    NLMSGERR,
     NLMSGHDR,
-    RECV_SIZE,
-    REQUEST_ACKED,
-    SO_RCVBUFFORCE,
-    SO_SNDBUFFORCE,
-    SOL_NETLINK,
-    TIMEVAL,
-    WANTED_BUFFER,
     Message,
     NetlinkError,
     NetlinkSocket,
@@ -53,37 +28,12 @@ __all__ = [
     "CTRL_ATTR_FAMILY_ID",
     "CTRL_ATTR_FAMILY_NAME",
     "CTRL_CMD_GETFAMILY",
-    "DEFAULT_TIMEOUT",
-    "DRAIN_WAIT",
-    "ERROR_TRUESIZE",
     "GENLMSGHDR",
     "GENL_ID_CTRL",
     "HEADERS_LEN",
-    "NETLINK_CAP_ACK",
     "NETLINK_GENERIC",
-    "NLATTR",
-    "NLA_F_NESTED",
-    "NLA_TYPE_MASK",
-    "NLMSGERR",
-    "NLMSGHDR",
-    "NLMSG_DONE",
-    "NLMSG_ERROR",
-    "NLM_F_ACK",
-    "NLM_F_DUMP",
-    "NLM_F_REQUEST",
-    "RECV_SIZE",
-    "REQUEST_ACKED",
-    "SOL_NETLINK",
-    "SO_RCVBUFFORCE",
-    "SO_SNDBUFFORCE",
-    "TIMEVAL",
-    "WANTED_BUFFER",
     "GenericNetlink",
     "Request",
-    "align4",
-    "attr",
-    "nested",
-    "parse_attrs",
 ]
 
 NETLINK_GENERIC = 16

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
-from ipvsctl.kernel.netlink import GENLMSGHDR, NLA_F_NESTED, attr, nested, parse_attrs
+from ipvsctl.kernel.netlink import GENLMSGHDR
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -28,6 +28,7 @@ from ipvsctl.model import (
     VirtualServer,
     canonical_address,
 )
+from ipvsctl.netlink.attributes import NLA_F_NESTED, attr, nested, parse_attrs
 
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.ip_addresses(v=6).map(lambda a: canonical_address(str(a)))

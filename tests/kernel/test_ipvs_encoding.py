@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
 from ipvsctl.kernel.ipvs import encode_change
-from ipvsctl.kernel.netlink import Request, attr, nested
+from ipvsctl.kernel.netlink import Request
 from ipvsctl.model import (
     AF_INET,
     AF_INET6,
@@ -27,6 +27,7 @@ from ipvsctl.model import (
     VirtualServer,
 )
 from ipvsctl.model.changes import IpvsChange, Op
+from ipvsctl.netlink.attributes import attr, nested
 
 # --- the reference: one attr() per attribute ---------------------------------
 
@@ -136,9 +137,7 @@ families = st.sampled_from([AF_INET, AF_INET6])
 u16 = st.integers(0, 2**16 - 1)
 u32 = st.integers(0, 2**32 - 1)
 # Any text a name can hold: UTF-8-encodable (no lone surrogates), no NUL.
-texts = st.text(
-    st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20
-)
+texts = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
 # The named methods and tunnel types, and the numbered ones a newer kernel may report.
 forward_methods = st.integers(0, 7).map(ForwardMethod)
 tunnel_types = st.integers(0, 255).map(TunnelType)

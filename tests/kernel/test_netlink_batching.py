@@ -23,17 +23,19 @@ from hypothesis import strategies as st
 
 from ipvsctl.kernel.netlink import (
     CTRL_ATTR_FAMILY_ID,
-    ERROR_TRUESIZE,
     GENL_ID_CTRL,
     GENLMSGHDR,
     HEADERS_LEN,
+    GenericNetlink,
+    Request,
+)
+from ipvsctl.netlink.attributes import attr
+from ipvsctl.netlink.batch_socket import (
+    ERROR_TRUESIZE,
     NLM_F_ACK,
     NLMSG_ERROR,
     NLMSGERR,
     NLMSGHDR,
-    GenericNetlink,
-    Request,
-    attr,
 )
 
 FAMILY_ID = 0x24

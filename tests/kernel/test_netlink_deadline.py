@@ -18,24 +18,20 @@ from unittest import mock
 
 import pytest
 
-from ipvsctl.kernel import ApplyResult, IpvsKernel, KernelError, KernelUnavailable, netlink
+from ipvsctl.kernel import ApplyResult, IpvsKernel, KernelError, KernelUnavailable
 from ipvsctl.kernel import ipvs_codec as codec
 from ipvsctl.kernel.netlink import (
     CTRL_ATTR_FAMILY_ID,
     GENL_ID_CTRL,
     GENLMSGHDR,
-    NLM_F_ACK,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    NLMSGERR,
-    NLMSGHDR,
     GenericNetlink,
     Request,
-    attr,
 )
 from ipvsctl.model import AF_INET, ServiceKey, VirtualServer
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.netlink import batch_socket
+from ipvsctl.netlink.attributes import attr
+from ipvsctl.netlink.batch_socket import NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, NLMSGERR, NLMSGHDR
 
 FAMILY_ID = 0x24
 DEADLINE = 0.2
@@ -278,7 +274,7 @@ def test_the_batch_limit_is_public() -> None:
         kernel = IpvsKernel(timeout=DEADLINE)
     with kernel:
         # 1 MiB of usable receive buffer, ~1 KiB per queued error message
-        assert kernel.batch_limit == (1 << 20) // netlink.ERROR_TRUESIZE
+        assert kernel.batch_limit == (1 << 20) // batch_socket.ERROR_TRUESIZE
 
 
 def test_info_is_read_once_when_the_connection_opens() -> None:
