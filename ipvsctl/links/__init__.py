@@ -10,7 +10,6 @@ from ipvsctl.links.errors import LinkError
 from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
 from ipvsctl.links.rtnetlink_messages import DUMMY_KIND, IFA_F_NODAD
 from ipvsctl.links.sysctls import (
-    ensure_sysctls,
     read_sysctls,
     running_kernel,
     wanted_sysctls,
@@ -23,7 +22,6 @@ __all__ = [
     "DummyInterface",
     "LinkError",
     "addresses_in_cidrs",
-    "ensure_sysctls",
     "is_node_address",
     "node_addresses",
     "read_sysctls",

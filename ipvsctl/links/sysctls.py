@@ -8,7 +8,7 @@ them inside a namespace leaves the host's values alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from ipvsctl.links.errors import LinkError
@@ -90,15 +90,3 @@ def write_sysctl(name: str, value: str) -> None:
         sysctl_path(name).write_text(f"{value}\n")
     except OSError as error:
         raise LinkError(error.errno or 0, f"sysctl {name}: write {value!r}") from None
-
-
-def ensure_sysctls(wanted: Mapping[str, str]) -> tuple[str, ...]:
-    """Write the sysctls whose value differs; the names written, in `wanted`'s order.
-
-    Like kube-proxy's EnsureSysctl: an unchanged value is not rewritten.
-    """
-    current = read_sysctls(wanted)
-    changed = tuple(name for name, value in wanted.items() if current[name] != value)
-    for name in changed:
-        write_sysctl(name, wanted[name])
-    return changed

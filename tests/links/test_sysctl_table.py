@@ -59,7 +59,7 @@ def test_a_dotted_name_maps_to_its_proc_sys_path_and_a_slashed_one_is_kept(
     assert sysctl_path(name) == Path(path)
 
 
-def test_read_write_and_ensure_on_a_fake_proc_sys(
+def test_read_and_write_on_a_fake_proc_sys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sysctls, "PROC_SYS", tmp_path)
@@ -70,9 +70,9 @@ def test_read_write_and_ensure_on_a_fake_proc_sys(
         "net.ipv4.vs.conntrack": "0",
         "net.ipv4.vs.nothing": None,
     }
-    changed = sysctls.ensure_sysctls({"net.ipv4.ip_forward": "1", "net.ipv4.vs.conntrack": "1"})
-    assert changed == ("net.ipv4.vs.conntrack",)
+    sysctls.write_sysctl("net.ipv4.vs.conntrack", "1")
     assert (tmp_path / "net/ipv4/vs/conntrack").read_text() == "1\n"
+    assert sysctls.read_sysctls(["net.ipv4.vs.conntrack"]) == {"net.ipv4.vs.conntrack": "1"}
 
 
 def test_writing_a_missing_sysctl_is_a_link_error_naming_it(
