@@ -153,14 +153,19 @@ def record_lock(apply: bool) -> Iterator[Path]:
         with lock_record(path):
             yield path
     except OSError as error:
-        raise OptionError(f"NodePort record {path}: {error.strerror or error}") from None
+        raise OptionError(record_problem(path, error)) from None
+
+
+def record_problem(path: Path, error: OSError) -> str:
+    return f"NodePort record {path}: {error.strerror or error}"
 
 
 def write_record(path: Path, keys: frozenset[ServiceKey]) -> None:
+    """Write the record before any change: a failure stops everything (exit 2)."""
     try:
         write_nodeports(path, keys)
     except OSError as error:
-        raise OptionError(f"NodePort record {path}: {error.strerror or error}") from None
+        raise OptionError(record_problem(path, error)) from None
 
 
 def write_record_after(path: Path, keys: frozenset[ServiceKey]) -> tuple[str, ...]:
@@ -168,7 +173,7 @@ def write_record_after(path: Path, keys: frozenset[ServiceKey]) -> tuple[str, ..
     try:
         write_nodeports(path, keys)
     except OSError as error:
-        return (f"NodePort record {path}: {error.strerror or error}",)
+        return (record_problem(path, error),)
     return ()
 
 

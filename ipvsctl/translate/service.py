@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from ipvsctl.model import (
-    AF_INET,
-    AF_INET6,
     ForwardMethod,
     RealServer,
     ServiceFlag,
     ServiceKey,
     VirtualServer,
+    address_family,
 )
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service, ServicePort
@@ -25,7 +24,6 @@ from ipvsctl.translate.endpoints import SliceView, build_real_servers, endpoint_
 from ipvsctl.translate.scheduling import Scheduling, service_scheduling
 
 TYPES_WITH_NODE_PORTS = frozenset({"NodePort", "LoadBalancer"})
-_INET, _INET6 = int(AF_INET), int(AF_INET6)
 
 
 def is_ours(service: Service) -> bool:
@@ -63,7 +61,7 @@ def translate_service(
     for port, address, number, bound, servers in _addresses_of_ports(
         service, views, scheduling, config
     ):
-        family = _INET6 if ":" in address else _INET
+        family = address_family(address)
         # An external IP may repeat a load-balancer IP: the first one stands.
         if (family, port.protocol, address, number) in seen:
             continue
