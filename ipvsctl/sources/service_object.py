@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ipvsctl.model import Protocol, address_family, canonical_address
+from ipvsctl.model import Protocol, address_family
 from ipvsctl.model.inputs import (
     DEFAULT_AFFINITY_TIMEOUT,
     OUR_ANNOTATIONS,
@@ -18,9 +18,8 @@ from ipvsctl.model.inputs import (
     Service,
     ServicePort,
 )
-from ipvsctl.sources.fields import PROTOCOLS, FieldReader, show_value
+from ipvsctl.sources.fields import FieldReader, show_value
 from ipvsctl.sources.metadata import (
-    DEFAULT_NAMESPACE,
     annotations_of,
     labels_of,
     read_identity,
@@ -35,12 +34,6 @@ HEADLESS = "None"
 
 
 def service_from_dict(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
-    """The Service, or every problem found in it."""
-    service = plain_service(obj)
-    return service if service is not None else checked_service(obj)
-
-
-def checked_service(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
     """The Service, or every problem found in it, read field by field."""
     reader = read_identity(obj, "Service")
     if obj.get("spec") is None:
@@ -199,163 +192,3 @@ def _source_ranges(reader: FieldReader, spec: Mapping[str, Any]) -> tuple[str, .
         for index, value in enumerate(reader.sequence(spec, "loadBalancerSourceRanges", path))
     )
     return tuple(cidr for cidr in ranges if cidr is not None)
-
-
-def plain_service(obj: object) -> Service | None:
-    """The Service, if it is a common one and every field it has is well-formed; else
-    None, and `checked_service` reads it field by field to name each problem.
-
-    What `checked_service` gives for such a Service, faster: `apply -f` reads every
-    Service of the cluster. Less common fields (session affinity, load balancer
-    status and source ranges, our annotations, headless Services) take the checked path.
-    """
-    if type(obj) is not dict:
-        return None
-    metadata = obj.get("metadata")
-    spec = obj.get("spec")
-    if type(metadata) is not dict or type(spec) is not dict:
-        return None
-    name = metadata.get("name")
-    namespace = metadata.get("namespace", DEFAULT_NAMESPACE)
-    if type(name) is not str or not name or type(namespace) is not str or not namespace:
-        return None
-    proxy_name = _plain_proxy_name(metadata)
-    service_type = spec.get("type")
-    if service_type is None or service_type == "":
-        service_type = "ClusterIP"
-    elif service_type not in TYPES_WITH_IPS:
-        return None
-    cluster_ips = _plain_cluster_ips(spec)
-    ports = _plain_ports(spec.get("ports"), service_type)
-    external_ips = _plain_addresses(spec.get("externalIPs"))
-    internal_local = _plain_choice(TRAFFIC_LOCAL, spec.get("internalTrafficPolicy"))
-    external_local = _plain_choice(TRAFFIC_LOCAL, spec.get("externalTrafficPolicy"))
-    health_check_node_port = spec.get("healthCheckNodePort")
-    if (
-        proxy_name is None
-        or cluster_ips is None
-        or ports is None
-        or external_ips is None
-        or internal_local is None
-        or external_local is None
-        or spec.get("sessionAffinity") not in (None, "", "None")
-        or spec.get("loadBalancerSourceRanges") is not None
-        or not _no_load_balancer_status(obj.get("status"))
-        or not _is_port(health_check_node_port, optional=True)
-    ):
-        return None
-    return Service(
-        namespace=namespace,
-        name=name,
-        type=service_type,
-        cluster_ips=cluster_ips,
-        external_ips=external_ips,
-        ports=ports,
-        internal_traffic_local=internal_local,
-        external_traffic_local=external_local,
-        proxy_name=proxy_name,
-        health_check_node_port=health_check_node_port or 0,
-    )
-
-
-TYPES_WITH_IPS = ("ClusterIP", "NodePort", "LoadBalancer")
-# A traffic policy as `_is_local` reads it (absent or empty: Cluster).
-TRAFFIC_LOCAL = {"": False, "Cluster": False, "Local": True}
-
-
-def _plain_choice(choices: dict[str, bool], value: object) -> bool | None:
-    if value is None:
-        return False
-    return choices.get(value) if type(value) is str else None
-
-
-def _is_port(value: object, optional: bool = False) -> bool:
-    return (value is None and optional) or (type(value) is int and 1 <= value <= 65535)
-
-
-def _plain_proxy_name(metadata: dict[str, Any]) -> str | None:
-    """The proxy-name label, if the labels are plain and none of our annotations is set."""
-    labels = metadata.get("labels")
-    annotations = metadata.get("annotations")
-    if annotations is not None and (
-        type(annotations) is not dict or any(key in annotations for key in OUR_ANNOTATIONS)
-    ):
-        return None
-    if labels is None:
-        return ""
-    if type(labels) is not dict:
-        return None
-    value = labels.get(SERVICE_PROXY_NAME_LABEL)
-    if value is None:
-        return ""
-    return value if type(value) is str else None
-
-
-def _plain_addresses(texts: object) -> tuple[str, ...] | None:
-    """Canonical addresses, if `texts` is absent or a list of IP addresses."""
-    if texts is None:
-        return ()
-    if type(texts) is not list or any(type(text) is not str for text in texts):
-        return None
-    try:
-        return tuple([canonical_address(text) for text in texts])
-    except (OSError, ValueError):
-        return None
-
-
-def _plain_cluster_ips(spec: dict[str, Any]) -> tuple[str, ...] | None:
-    """One cluster IP, or two of different families, as `_cluster_ips` reads them."""
-    single = spec.get("clusterIP")
-    texts = spec.get("clusterIPs")
-    if texts is None:
-        texts = [single]
-    elif type(texts) is not list or (single not in (None, "") and texts and single != texts[0]):
-        return None
-    if not texts or len(texts) > 2 or texts == [HEADLESS]:
-        return None
-    addresses = _plain_addresses(texts)
-    if not addresses or (
-        len(addresses) == 2 and address_family(addresses[0]) == address_family(addresses[1])
-    ):
-        return None
-    return addresses
-
-
-def _plain_ports(items: object, service_type: str) -> tuple[ServicePort, ...] | None:
-    if type(items) is not list or not items:
-        return None
-    ports: list[ServicePort] = []
-    names: set[str] = set()
-    numbers: set[tuple[int, int]] = set()
-    for item in items:
-        if type(item) is not dict:
-            return None
-        name = item.get("name", "")
-        protocol_name = item.get("protocol", "TCP")
-        protocol = PROTOCOLS.get(protocol_name, 0) if type(protocol_name) is str else 0
-        number: Any = item.get("port")
-        node_port: Any = item.get("nodePort")
-        if (
-            type(name) is not str
-            or (not name and len(items) > 1)
-            or name in names
-            or not protocol
-            or not _is_port(number)
-            or (number, protocol) in numbers
-            or not _is_port(node_port, optional=True)
-            or (node_port is not None and service_type not in TYPES_WITH_NODE_PORTS)
-        ):
-            return None
-        names.add(name)
-        numbers.add((number, protocol))
-        ports.append(ServicePort(name, protocol, number, node_port or 0))
-    return tuple(ports)
-
-
-def _no_load_balancer_status(status: object) -> bool:
-    if status is None:
-        return True
-    if type(status) is not dict:
-        return False
-    balancer = status.get("loadBalancer")
-    return balancer is None or (type(balancer) is dict and balancer.get("ingress") is None)

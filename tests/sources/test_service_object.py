@@ -6,13 +6,10 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ipvsctl.model import Protocol
 from ipvsctl.model.inputs import Service, ServicePort
 from ipvsctl.sources import service_from_dict
-from ipvsctl.sources.service_object import checked_service, plain_service
 
 TCP, UDP, SCTP = int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP)
 
@@ -341,120 +338,3 @@ def test_conversion_does_not_change_the_object() -> None:
     before = copy.deepcopy(obj)
     converted(obj)
     assert obj == before
-
-
-ABSENT = object()
-SPEC_VALUES: dict[str, list[Any]] = {
-    "type": ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName", "", None, "Other", ["x"]],
-    "clusterIP": ["10.96.0.30", "10.96.0.31", "", "None", None, "fd00::30", "bad", 7],
-    "clusterIPs": [
-        ["10.96.0.30"],
-        ["10.96.0.30", "fd00::30"],
-        ["10.96.0.30", "10.96.0.31"],
-        ["10.96.0.30", "fd00::30", "fd00::31"],
-        ["None"],
-        [],
-        [7],
-        "10.96.0.30",
-        {"a": 1},
-        None,
-    ],
-    "externalIPs": [None, [], ["203.0.113.7"], ["203.0.113.7", "fd00::7"], ["bad"], [1], "x"],
-    "ports": [
-        None,
-        [],
-        [{"port": 80}],
-        [{"name": "http", "port": 80, "protocol": "UDP", "nodePort": 30080}],
-        [{"name": "a", "port": 80}, {"name": "b", "port": 80, "protocol": "UDP"}],
-        [{"name": "a", "port": 80}, {"name": "a", "port": 81}],
-        [{"name": "a", "port": 80}, {"name": "b", "port": 80}],
-        [{"port": 80}, {"port": 81}],
-        [{"name": None, "port": 80, "protocol": None, "nodePort": None}],
-        [{"port": 0}],
-        [{"port": True}],
-        [{"port": 80, "nodePort": 0}],
-        [{"port": 80, "protocol": ["TCP"]}],
-        [{"port": 80, "protocol": "tcp"}],
-        ["port"],
-    ],
-    "sessionAffinity": [None, "", "None", "ClientIP", "Other"],
-    "internalTrafficPolicy": [None, "", "Cluster", "Local", "local", ["Local"]],
-    "externalTrafficPolicy": [None, "Local", 1],
-    "loadBalancerSourceRanges": [None, [], ["10.0.0.0/8"]],
-    "healthCheckNodePort": [None, 0, 30000, 70000, False],
-}
-METADATA_VALUES: dict[str, list[Any]] = {
-    "name": ["api", "", None, 5],
-    "namespace": ["shop", "", None, ["x"]],
-    "labels": [
-        None,
-        {},
-        {"service.kubernetes.io/service-proxy-name": "other"},
-        {"service.kubernetes.io/service-proxy-name": 5},
-        "x",
-    ],
-    "annotations": [None, {"a": "b"}, {"ipvsctl.io/scheduler": "wrr"}, {"ipvsctl.io/scheduler": 1}],
-}
-STATUS_VALUES = [
-    ABSENT,
-    None,
-    {},
-    {"loadBalancer": {}},
-    {"loadBalancer": None},
-    {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}]}},
-    {"loadBalancer": {"ingress": []}},
-    {"loadBalancer": "x"},
-    "x",
-]
-
-
-# One change to a Service: (where, key, value); ABSENT removes the key.
-CHANGES = [
-    *(
-        (section, key, value)
-        for section, values in (("spec", SPEC_VALUES), ("metadata", METADATA_VALUES))
-        for key, choices in values.items()
-        for value in (ABSENT, *choices)
-    ),
-    *(("", "status", value) for value in STATUS_VALUES),
-    ("", "spec", None),
-    ("", "metadata", None),
-    ("", "metadata", "x"),
-]
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(st.sampled_from(CHANGES), max_size=4))
-def test_the_plain_reading_is_the_checked_one(changes: list[tuple[str, str, Any]]) -> None:
-    obj = api_service()
-    for section, key, value in changes:
-        target = obj[section] if section else obj
-        if not isinstance(target, dict):
-            continue
-        if value is ABSENT:
-            target.pop(key, None)
-        else:
-            target[key] = value
-    service = plain_service(obj)
-    if service is not None:
-        assert service == checked_service(obj)
-
-
-@pytest.mark.parametrize(
-    "obj",
-    [
-        api_service(),
-        api_service(clusterIPs=["10.96.0.30", "fd00::30"], type="NodePort"),
-        api_service(
-            type="LoadBalancer",
-            externalIPs=["203.0.113.7"],
-            ports=[{"name": "http", "port": 80, "nodePort": 30080}],
-            externalTrafficPolicy="Local",
-            healthCheckNodePort=30000,
-        ),
-    ],
-)
-def test_a_common_service_takes_the_plain_reading(obj: dict[str, Any]) -> None:
-    service = plain_service(obj)
-    assert service is not None
-    assert service == checked_service(obj)
