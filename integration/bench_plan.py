@@ -26,7 +26,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from integration.bench_apply import manifests
-from ipvsctl.model import RealServerEntry, VirtualServerEntry
+from ipvsctl.model import (
+    RealServer,
+    RealServerEntry,
+    ServiceKey,
+    VirtualServer,
+    VirtualServerEntry,
+)
 from ipvsctl.model.desired import DesiredState, TranslateConfig
 from ipvsctl.plan import NodeFacts, plan_node
 from ipvsctl.sources import read_manifests
@@ -47,9 +53,14 @@ def best_cpu(action: Callable[[], T], runs: int) -> tuple[float, T]:
 
 def kernel_table(desired: DesiredState) -> tuple[VirtualServerEntry, ...]:
     """The table the kernel would dump once `desired` is applied (newest real server first)."""
+    # Copies, as a dump decodes them: equal to the desired values but not the same
+    # objects, so the planner compares them field by field as it does on a node.
     return tuple(
         VirtualServerEntry(
-            vs.service, real_servers=tuple(RealServerEntry(rs) for rs in reversed(vs.real_servers))
+            VirtualServer(ServiceKey(*vs.key), *vs.service[1:]),
+            real_servers=tuple(
+                RealServerEntry(RealServer(*rs)) for rs in reversed(vs.real_servers)
+            ),
         )
         for vs in desired.virtual_servers
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable
 from ipvsctl.netlink.attributes import attr, parse_attrs
@@ -47,9 +47,9 @@ GENLMSGHDR = struct.Struct("=BBH")  # cmd, version, reserved
 HEADERS_LEN = NLMSGHDR.size + GENLMSGHDR.size
 
 
-@dataclass(frozen=True)
-class Request:
-    """A generic netlink request: command and attribute bytes."""
+class Request(NamedTuple):
+    """A generic netlink request: command and attribute bytes. (A tuple: `apply`
+    builds one per change, 11,000 for a cold 1,000-Service table.)"""
 
     cmd: int
     attrs: bytes = b""

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ipvsctl.model.inputs import ObjectError
 from ipvsctl.model.ipvs import RealServer, ServiceKey, VirtualServer
 
 
-@dataclass(frozen=True)
-class DesiredVirtualServer:
+class DesiredVirtualServer(NamedTuple):
     """One virtual server as the Services want it.
 
     `real_servers` are unique by key and sorted by it. `owner` is the
     Service's "namespace/name". `bound` is True when the address must be on
     the dummy interface (every service IP except node addresses: NodePorts).
+    (A NamedTuple: translate builds one per virtual server, 10,000s at a time.)
     """
 
     service: VirtualServer
@@ -27,8 +27,7 @@ class DesiredVirtualServer:
         return self.service.key
 
 
-@dataclass(frozen=True)
-class TranslateConfig:
+class TranslateConfig(NamedTuple):
     """What translation needs to know about this node and the command line."""
 
     node_name: str = ""
@@ -40,8 +39,7 @@ class TranslateConfig:
     schedulers: frozenset[str] = frozenset()  # what the kernel offers; empty: do not check
 
 
-@dataclass(frozen=True)
-class DesiredState:
+class DesiredState(NamedTuple):
     """Every virtual server the Services imply, and the addresses to bind."""
 
     virtual_servers: tuple[DesiredVirtualServer, ...] = ()

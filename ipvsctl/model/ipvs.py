@@ -11,7 +11,7 @@ every attribute round-trips unchanged; names follow ipvsadm where it has one.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
 from enum import IntEnum, IntFlag
 from typing import Any, NamedTuple, TypeVar
 
@@ -44,6 +44,7 @@ SETTABLE_FLAGS = (
     | ServiceFlag.SCHED2
     | ServiceFlag.SCHED3
 )
+_SETTABLE = int(SETTABLE_FLAGS)
 
 
 _Kernel = TypeVar("_Kernel", bound=IntEnum)
@@ -122,29 +123,43 @@ def canonical_address(address: str) -> str:
         raise ValueError(f"not an IP address: {address!r}") from None
 
 
-# slots: 100,000 of these are built per translation of 10,000 Services, and a
-# slotted dataclass is built faster (and smaller) than one with a __dict__.
-@dataclass(frozen=True, order=True, slots=True)
-class ServiceKey:
-    """What identifies a virtual server in the kernel.
-
-    Either (family, protocol, address, port) with fwmark 0, or (family, fwmark)
-    with protocol 0, address "" and port 0. A non-empty `address` is stored in
-    `canonical_address` spelling (ValueError if it is not an IP address), so
-    two keys for one address are equal however it was written.
-    """
-
+# Every value here is an immutable tuple (NamedTuple) rather than a frozen
+# dataclass: translating 10,000 Services builds 100,000s of them and the planner
+# hashes and compares them all, and a tuple is built, hashed and compared in C
+# where a frozen dataclass runs Python code for each (several times slower);
+# creating a dataclass class also costs ~2 ms of every command's start.
+# ServiceKey, VirtualServer and RealServer canonicalise their fields in __new__
+# (and in `_replace`), so a built value is always canonical.
+class _ServiceKeyFields(NamedTuple):
     family: int
     protocol: int = 0
     address: str = ""
     port: int = 0
     fwmark: int = 0
 
-    def __post_init__(self) -> None:
-        if self.address:
-            address = canonical_address(self.address)
-            if address is not self.address:
-                object.__setattr__(self, "address", address)
+
+class ServiceKey(_ServiceKeyFields):
+    """What identifies a virtual server in the kernel.
+
+    Either (family, protocol, address, port) with fwmark 0, or (family, fwmark)
+    with protocol 0, address "" and port 0. A non-empty `address` is stored in
+    `canonical_address` spelling (ValueError if it is not an IP address), so
+    two keys for one address are equal however it was written. Keys order by
+    (family, protocol, address, port, fwmark).
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, family: int, protocol: int = 0, address: str = "", port: int = 0, fwmark: int = 0
+    ) -> ServiceKey:
+        if address:
+            address = canonical_address(address)
+        return tuple.__new__(cls, (family, protocol, address, port, fwmark))
+
+    def _replace(self, **changes: Any) -> ServiceKey:
+        # NamedTuple's own _replace skips __new__, and so the address check.
+        return ServiceKey(**{**self._asdict(), **changes})
 
     @classmethod
     def for_fwmark(cls, family: int, fwmark: int) -> ServiceKey:
@@ -160,27 +175,45 @@ def full_netmask(family: int) -> int:
     return 0xFFFFFFFF if family == AF_INET else 128
 
 
-@dataclass(frozen=True)
-class VirtualServer:
-    """A virtual server's configuration (no counters).
-
-    `netmask` is the kernel's value: for IPv4 the mask as a 32-bit number in host
-    order (0xFFFFFFFF is /32), for IPv6 a prefix length (128).
-    `timeout` is the persistence timeout in seconds (0 unless persistent).
-    `flags` holds only SETTABLE_FLAGS.
-    """
-
+class _VirtualServerFields(NamedTuple):
     key: ServiceKey
     scheduler: str = "rr"
     flags: int = 0
     timeout: int = 0
-    netmask: int = -1  # replaced by full_netmask(family) in __post_init__
+    netmask: int = -1
     pe_name: str = ""
 
-    def __post_init__(self) -> None:
-        if self.netmask == -1:
-            object.__setattr__(self, "netmask", full_netmask(self.key.family))
-        object.__setattr__(self, "flags", int(self.flags) & int(SETTABLE_FLAGS))
+
+class VirtualServer(_VirtualServerFields):
+    """A virtual server's configuration (no counters).
+
+    `netmask` is the kernel's value: for IPv4 the mask as a 32-bit number in host
+    order (0xFFFFFFFF is /32), for IPv6 a prefix length (128); -1 (the default)
+    stands for that full mask. `timeout` is the persistence timeout in seconds
+    (0 unless persistent). `flags` holds only SETTABLE_FLAGS, as a plain int.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        key: ServiceKey,
+        scheduler: str = "rr",
+        flags: int = 0,
+        timeout: int = 0,
+        netmask: int = -1,
+        pe_name: str = "",
+    ) -> VirtualServer:
+        if netmask == -1:
+            netmask = full_netmask(key.family)
+        # Translate builds 10,000s of these with a plain settable int: leave those be.
+        if type(flags) is not int or flags & ~_SETTABLE:
+            flags = int(flags) & _SETTABLE
+        return tuple.__new__(cls, (key, scheduler, flags, timeout, netmask, pe_name))
+
+    def _replace(self, **changes: Any) -> VirtualServer:
+        # NamedTuple's own _replace skips __new__, and so the flag mask.
+        return VirtualServer(**{**self._asdict(), **changes})
 
 
 class _RealServerFields(NamedTuple):
@@ -203,10 +236,6 @@ class RealServer(_RealServerFields):
     service's only for tunnelled IPv4-in-IPv6 (or the reverse) destinations.
     `family` 0 means "the service's": ask `family_in`. `address` is stored in
     `canonical_address` spelling (ValueError if it is not an IP address).
-
-    An immutable tuple rather than a frozen dataclass: translating 10,000
-    Services builds 100,000 of these, and a frozen dataclass sets each of its
-    ten fields through object.__setattr__, five times slower.
     """
 
     __slots__ = ()
@@ -241,15 +270,19 @@ class RealServer(_RealServerFields):
         )
 
     @classmethod
-    def endpoint(cls, address: str, port: int, forward: ForwardMethod) -> RealServer:
-        """A weight-1 real server at an address already in canonical spelling.
+    def endpoints(
+        cls, keys: Iterable[tuple[str, int]], forward: ForwardMethod
+    ) -> tuple[RealServer, ...]:
+        """Weight-1 real servers at (address, port) `keys` whose addresses are canonical already.
 
         For translate, whose addresses come from the input types, which hold
         them canonical already (sources spell them with `canonical_address`):
-        skipping the second check saves a third of translating 10,000
-        Services. Anything else builds real servers with `RealServer(...)`.
+        skipping the second check, and building each tuple from a shared tail,
+        saves half of translating 10,000 Services. Anything else builds real
+        servers with `RealServer(...)`.
         """
-        return tuple.__new__(cls, (address, port, 0, forward, 1, 0, 0, TunnelType.IPIP, 0, 0))
+        new, tail = tuple.__new__, (0, forward, 1, 0, 0, TunnelType.IPIP, 0, 0)
+        return tuple([new(cls, key + tail) for key in keys])
 
     def _replace(self, **changes: Any) -> RealServer:
         # NamedTuple's own _replace skips __new__, and so the address check.
@@ -264,8 +297,7 @@ class RealServer(_RealServerFields):
         return self.family or service_family
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):
     """A virtual or real server's counters (IPVS_STATS_ATTR_*, 64-bit).
 
     The fields are in the kernel's attribute order (IPVS_STATS_ATTR_CONNS = 1
@@ -284,34 +316,31 @@ class Stats:
     outbps: int = 0
 
 
-STATS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
+STATS_FIELDS: tuple[str, ...] = Stats._fields
 # The running totals and the per-second rates: ipvsadm's --stats and --rate columns.
 TOTAL_FIELDS = STATS_FIELDS[:5]
 RATE_FIELDS = STATS_FIELDS[5:]
 
 
-@dataclass(frozen=True)
-class RealServerEntry:
+class RealServerEntry(NamedTuple):
     """A real server as dumped: configuration, connection counts and stats."""
 
     server: RealServer
     active_conns: int = 0
     inactive_conns: int = 0
     persistent_conns: int = 0
-    stats: Stats = field(default_factory=Stats)
+    stats: Stats = Stats()
 
 
-@dataclass(frozen=True)
-class VirtualServerEntry:
+class VirtualServerEntry(NamedTuple):
     """A virtual server as dumped, with its real servers in kernel order."""
 
     service: VirtualServer
-    stats: Stats = field(default_factory=Stats)
+    stats: Stats = Stats()
     real_servers: tuple[RealServerEntry, ...] = ()
 
 
-@dataclass(frozen=True)
-class KernelInfo:
+class KernelInfo(NamedTuple):
     """IPVS_CMD_GET_INFO: `version` packed as (major << 16) | (minor << 8) | patch."""
 
     version: int
@@ -323,8 +352,7 @@ class KernelInfo:
         return f"{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}"
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """IPVS_CMD_GET_CONFIG / SET_CONFIG, in seconds; 0 in SET_CONFIG leaves a value unchanged."""
 
     tcp: int
@@ -332,8 +360,7 @@ class Timeouts:
     udp: int
 
 
-@dataclass(frozen=True)
-class KernelTable:
+class KernelTable(NamedTuple):
     """Everything `ipvsadm -Ln` shows: the header info and every virtual server."""
 
     info: KernelInfo

@@ -111,12 +111,18 @@ def _service_options(service: VirtualServer) -> str:
     return " ".join(parts)
 
 
+# A real server with no thresholds and no tunnel options: nearly all of them.
+_PLAIN_TAIL = (0, 0, TunnelType.IPIP, 0, 0)
+
+
 def _real_server_options(server: RealServer) -> str:
-    parts = [f"-r {_address_port(server.address, server.port)}"]
     forward = _FORWARD_OPTIONS.get(server.forward)
+    head = f"-r {_address_port(server.address, server.port)}"
     if forward is not None:
-        parts.append(forward)
-    parts.append(f"-w {server.weight}")
+        head = f"{head} {forward}"
+    if server[5:] == _PLAIN_TAIL:
+        return f"{head} -w {server.weight}"
+    parts = [head, f"-w {server.weight}"]
     if server.upper_threshold:
         parts.append(f"-x {server.upper_threshold}")
     if server.lower_threshold:
@@ -134,13 +140,13 @@ def _real_server_options(server: RealServer) -> str:
 
 def change_line(change: IpvsChange) -> str:
     """One IPVS change as the ipvsadm command that makes it."""
-    op, service, server = change.op, change.service, change.real_server
-    head = f"{op.value} {service_argument(service.key)}"
-    if op in (Op.ADD_SERVICE, Op.EDIT_SERVICE):
+    op, service, server = change
+    # `_value_` (Enum's stored value) skips the `.value` descriptor: 11,000 lines a plan.
+    head = f"{op._value_} {service_argument(service.key)}"
+    if server is None:
+        if op is Op.DELETE_SERVICE:
+            return head
         return f"{head} {_service_options(service)}"
-    if op is Op.DELETE_SERVICE:
-        return head
-    assert server is not None  # IpvsChange checks it for real-server ops
     if op is Op.DELETE_REAL:
         return f"{head} -r {_address_port(server.address, server.port)}"
     return f"{head} {_real_server_options(server)}"

@@ -16,7 +16,8 @@ would drop it from `Ownership` before its virtual servers are gone (were the
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from ipvsctl.model.changes import IpvsChange
 from ipvsctl.model.desired import DesiredState
@@ -38,8 +39,7 @@ __all__ = [
 DEFAULT_INTERFACE = "kube-ipvs0"  # contract: --interface default
 
 
-@dataclass(frozen=True)
-class AddressPlan:
+class AddressPlan(NamedTuple):
     """Addresses to bind to the dummy interface and to remove from it, each sorted."""
 
     add: tuple[str, ...] = ()
@@ -62,8 +62,7 @@ def plan_sysctls(
     )
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What one reconcile changes; see the module docstring for the order."""
 
     interface: str = DEFAULT_INTERFACE
@@ -86,8 +85,7 @@ class Plan:
         )
 
 
-@dataclass(frozen=True)
-class NodeFacts:
+class NodeFacts(NamedTuple):
     """What the CLI read from the node before planning.
 
     `nodeport_keys` is the record written after the previous apply
@@ -99,7 +97,7 @@ class NodeFacts:
     bound_addresses: frozenset[str] = frozenset()
     nodeport_keys: frozenset[ServiceKey] = frozenset()
     interface_exists: bool = True
-    sysctls: Mapping[str, str | None] = field(default_factory=dict)
+    sysctls: Mapping[str, str | None] = MappingProxyType({})
 
 
 def plan_node(

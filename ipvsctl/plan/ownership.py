@@ -10,7 +10,7 @@ address cannot tell ours from a neighbour's).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.desired import DesiredVirtualServer
@@ -19,8 +19,7 @@ from ipvsctl.model.ipvs import ServiceKey
 __all__ = ["Ownership", "nodeport_keys_to_record"]
 
 
-@dataclass(frozen=True)
-class Ownership:
+class Ownership(NamedTuple):
     """What makes a virtual server ours.
 
     `bound_addresses` holds the addresses on our interface now and those the

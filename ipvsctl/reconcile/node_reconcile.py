@@ -12,8 +12,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.kernel.schedulers import available_schedulers
@@ -47,8 +47,7 @@ class OptionError(ValueError):
     """A command-line value that cannot be used: names the flag."""
 
 
-@dataclass(frozen=True)
-class EngineOptions:
+class EngineOptions(NamedTuple):
     """The command-line settings one reconcile depends on."""
 
     node_name: str = ""
@@ -58,8 +57,7 @@ class EngineOptions:
     strict_arp: bool = False
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What was done (the whole plan on a dry run; without the refused changes
     otherwise), the input problems that stopped it before anything changed,
     and one line per change the kernel refused."""
@@ -182,7 +180,7 @@ def without(plan: Plan, refused: Sequence[ChangeFailure]) -> Plan:
     if not refused:
         return plan
     failed = {id(failure.change) for failure in refused}
-    return replace(plan, ipvs=tuple(c for c in plan.ipvs if id(c) not in failed))
+    return plan._replace(ipvs=tuple(c for c in plan.ipvs if id(c) not in failed))
 
 
 def describe_all(refused: Sequence[ChangeFailure]) -> tuple[str, ...]:
@@ -209,7 +207,7 @@ def carry_out(
         links.add_addresses(plan.interface, plan.addresses_add)
     except LinkError as error:
         problems.append(str(error))
-        done = replace(done, create_interface=False, addresses_add=())
+        done = done._replace(create_interface=False, addresses_add=())
     written = []
     for name, value in plan.sysctls:
         try:
@@ -217,13 +215,13 @@ def carry_out(
             written.append((name, value))
         except LinkError as error:
             problems.append(str(error))
-    done = replace(done, sysctls=tuple(written))
+    done = done._replace(sysctls=tuple(written))
     refused = kernel.apply(plan.ipvs)
     try:
         links.delete_addresses(plan.interface, plan.addresses_del)
     except LinkError as error:
         problems.append(str(error))
-        done = replace(done, addresses_del=())
+        done = done._replace(addresses_del=())
     return done, refused, tuple(problems)
 
 
@@ -250,7 +248,7 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
         problems: tuple[str, ...] = ()
         if refused:
             # Keep the addresses (and so the ownership) of what could not be deleted.
-            done = replace(without(plan, refused), addresses_del=(), delete_interface=False)
+            done = without(plan, refused)._replace(addresses_del=(), delete_interface=False)
         else:
             done = plan
             try:
@@ -259,7 +257,7 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
                     links.delete(plan.interface)
             except LinkError as error:
                 problems = (str(error),)
-                done = replace(done, addresses_del=(), delete_interface=False)
+                done = done._replace(addresses_del=(), delete_interface=False)
         failed_changes = [failure.change for failure in refused]
         problems += write_record_after(record, nodeport_keys_to_record((), failed_changes))
     return Outcome(plan=done, failures=(*describe_all(refused), *problems))

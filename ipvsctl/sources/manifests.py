@@ -13,17 +13,13 @@ import gc
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
-
-import yaml
+from typing import Any, NamedTuple, TextIO
 
 from ipvsctl.model.inputs import EndpointSlice, Inputs, ObjectError, ObjectRef, Service
 from ipvsctl.sources.metadata import Ignored
 from ipvsctl.sources.objects import object_from_dict
-from ipvsctl.sources.yaml_documents import Loader as Loader  # the loader PyYAML streams use
-from ipvsctl.sources.yaml_documents import load_documents
+from ipvsctl.sources.yaml_documents import BadYaml, load_documents
 
 STDIN = "-"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -46,8 +42,7 @@ def file_error(source: str, field: str, message: str) -> ObjectError:
     return ObjectError(FileRef("File", "", source), field, message)
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """One parsed object and where it came from (for duplicate messages)."""
 
     source: str
@@ -146,15 +141,8 @@ def _parse(source: str, text: str, errors: list[ObjectError]) -> list[Document]:
     try:
         for value in load_documents(text):
             documents.append(Document(source, value))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}" if mark is not None else "yaml"
-        problem = error.problem or "not YAML"
-        if error.context:
-            problem = f"{problem} ({error.context})"
-        errors.append(file_error(source, where, " ".join(problem.split())))
-    except yaml.YAMLError as error:
-        errors.append(file_error(source, "yaml", " ".join(str(error).split())))
+    except BadYaml as error:
+        errors.append(file_error(source, error.where, error.problem))
     return documents
 
 

@@ -9,8 +9,7 @@ says which kind of object it is about.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ipvsctl.model.inputs import ObjectRef
 from ipvsctl.sources.fields import FieldReader, show_value
@@ -19,8 +18,7 @@ DEFAULT_NAMESPACE = "default"
 UNNAMED = "(unnamed)"
 
 
-@dataclass(frozen=True)
-class Ignored:
+class Ignored(NamedTuple):
     """An object read without error that ipvsctl leaves alone, and why (a note)."""
 
     note: str

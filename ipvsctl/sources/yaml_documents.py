@@ -26,8 +26,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from ipvsctl.sources.yaml_lines import (
     DASH,
     DOCUMENT_START,
@@ -41,9 +39,6 @@ from ipvsctl.sources.yaml_lines import (
     NotSimple,
 )
 
-# libyaml's C parser is an order of magnitude faster; fall back when it is missing.
-Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 # Control characters (tabs and CR included) send the whole stream to PyYAML.
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
@@ -51,19 +46,47 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 _Frame = tuple[int, Any, bool]
 
 
+class BadYaml(Exception):
+    """A stream PyYAML cannot load: where (`line N`, or `yaml` when it cannot tell) and
+    the problem, on one line."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where, self.problem = where, problem
+
+
+def pyyaml_loader() -> Any:
+    """PyYAML's safe loader class: libyaml's C one (an order of magnitude faster) if built."""
+    import yaml  # only here: most manifests never need it (see yaml_scalars)
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_documents(text: str) -> Iterator[Any]:
     """The stream's documents, except empty (null) ones, as `yaml.load_all` gives them.
 
-    Raises yaml.YAMLError (with its marks) for a stream PyYAML cannot load, after
-    yielding the documents before the bad one.
+    Raises BadYaml for a stream PyYAML cannot load, after yielding the documents
+    before the bad one.
     """
     documents = simple_documents(text)
     if documents is not None:
         yield from documents
         return
-    for document in yaml.load_all(text, Loader=Loader):
-        if document is not None:
-            yield document
+    import yaml
+
+    try:
+        for document in yaml.load_all(text, Loader=pyyaml_loader()):
+            if document is not None:
+                yield document
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}" if mark is not None else "yaml"
+        problem = error.problem or "not YAML"
+        if error.context:
+            problem = f"{problem} ({error.context})"
+        raise BadYaml(where, " ".join(problem.split())) from error
+    except yaml.YAMLError as error:
+        raise BadYaml("yaml", " ".join(str(error).split())) from error
 
 
 def simple_documents(text: str) -> list[Any] | None:

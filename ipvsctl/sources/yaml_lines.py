@@ -20,8 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-from yaml.nodes import ScalarNode
+from ipvsctl.sources.yaml_scalars import DATA_TAGS, IMPLICIT_RESOLVERS, construct, pyyaml_agrees
 
 # One-line plain scalars, more conservative than YAML (so libyaml and PyYAML agree
 # on every one): no `?` or `:` first, no `#` or `:` after a space, and in flow
@@ -65,10 +64,6 @@ _DECIMAL = re.compile(r"[1-9][0-9]{0,17}|0")
 # `[10.0.0.1]`, the commonest flow collection, in one step.
 _DOTTED_ITEM = re.compile(r"\[ *([0-9]+(?:\.[0-9]+){2,}) *\]")
 
-# The tags PyYAML's implicit resolvers give plain scalars that mean plain data.
-_DATA_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp")
-)
 # Immutable and equal by value: one object may serve every occurrence of a spelling.
 _SHARED_TYPES: tuple[type, ...] = (str, int, type(None))
 
@@ -119,13 +114,9 @@ class LineReader:
     plain scalars resolved as PyYAML's SafeLoader does it, each spelling once."""
 
     def __init__(self) -> None:
-        self.resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = (
-            yaml.SafeLoader.yaml_implicit_resolvers
-        )
-        if None in self.resolvers or yaml.SafeLoader.yaml_path_resolvers:
-            raise NotSimple  # somebody extended the resolver: stay out of its way
-        self.constructors = yaml.SafeLoader.yaml_constructors
-        self.constructor = yaml.SafeLoader("")
+        if not pyyaml_agrees():
+            raise NotSimple  # somebody extended PyYAML's resolver: stay out of its way
+        self.resolvers = IMPLICIT_RESOLVERS
         self.known: dict[str, Any] = {}
         self.known_lines: dict[str, tuple[Event, ...]] = {"": ()}
         self.heads: dict[str, tuple[tuple[Event, ...], int, Any]] = {}
@@ -142,10 +133,9 @@ class LineReader:
         else:
             for tag, pattern in self.resolvers.get(text[:1], ()):
                 if pattern.match(text):
-                    if tag not in _DATA_TAGS:
+                    if tag not in DATA_TAGS:
                         raise NotSimple  # `<<` (merge) or `=` (value)
-                    construct = self.constructors[tag]
-                    value = construct(self.constructor, ScalarNode(tag, text))
+                    value = construct(tag, text)
                     break
         if isinstance(value, _SHARED_TYPES):
             self.known[text] = value

@@ -12,10 +12,9 @@ are built once per family and locality and shared by its virtual servers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from ipvsctl.model import ForwardMethod, RealServer
 from ipvsctl.model.inputs import EndpointSlice, ServicePort
 
 # An endpoint as a real server needs it: (address, node name).
@@ -34,14 +33,16 @@ class SliceView(NamedTuple):
 
 
 def slice_view(endpoint_slice: EndpointSlice) -> SliceView:
-    endpoints = endpoint_slice.endpoints
-    # The API lets consumers use only the first address of an endpoint; kube-proxy does.
-    ready = {e.addresses[0]: e.node_name for e in endpoints if e.ready and e.addresses}
-    fallback = {
-        e.addresses[0]: e.node_name
-        for e in endpoints
-        if not e.ready and e.serving and e.terminating and e.addresses
-    }
+    ready: dict[str, str] = {}
+    fallback: dict[str, str] = {}
+    for endpoint in endpoint_slice.endpoints:
+        # The API lets consumers use only the first address of an endpoint; kube-proxy does.
+        if not endpoint.addresses:
+            continue
+        if endpoint.ready:
+            ready[endpoint.addresses[0]] = endpoint.node_name
+        elif endpoint.serving and endpoint.terminating:
+            fallback[endpoint.addresses[0]] = endpoint.node_name
     ports = {(p.name, p.protocol): p.port for p in reversed(endpoint_slice.ports)}
     return SliceView(
         endpoint_slice.family,
@@ -82,14 +83,3 @@ def _keys(
     ]
     # One slice is the common case, and its members are sorted and unique already.
     return keys if len(members) == 1 else sorted(set(keys))
-
-
-def build_real_servers(
-    keys: Iterable[tuple[str, int]], forward: ForwardMethod
-) -> tuple[RealServer, ...]:
-    """The real servers at `keys`, weight 1, forwarding by `forward` (family: the service's).
-
-    The addresses come from input types, canonical already (see `RealServer.endpoint`).
-    """
-    endpoint = RealServer.endpoint
-    return tuple(endpoint(address, port, forward) for address, port in keys)

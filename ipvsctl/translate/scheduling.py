@@ -7,7 +7,7 @@ so a typo never silently falls back to a default.
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ipvsctl.model import ForwardMethod, ServiceFlag
 from ipvsctl.model.inputs import (
@@ -36,8 +36,7 @@ FORWARDING_METHODS = {
 }
 
 
-@dataclass(frozen=True)
-class Scheduling:
+class Scheduling(NamedTuple):
     scheduler: str
     flags: int
     forward: ForwardMethod

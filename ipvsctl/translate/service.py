@@ -8,7 +8,7 @@ agent re-translates one Service at a time with this function.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from ipvsctl.model import (
     ForwardMethod,
@@ -20,8 +20,8 @@ from ipvsctl.model import (
 )
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service, ServicePort
-from ipvsctl.translate.endpoints import SliceView, build_real_servers, endpoint_keys, slice_view
-from ipvsctl.translate.scheduling import Scheduling, service_scheduling
+from ipvsctl.translate.endpoints import SliceView, endpoint_keys, slice_view
+from ipvsctl.translate.scheduling import service_scheduling
 
 TYPES_WITH_NODE_PORTS = frozenset({"NodePort", "LoadBalancer"})
 
@@ -50,78 +50,58 @@ def translate_service(
         if endpoint_slice.service_name == service.name
         and endpoint_slice.namespace == service.namespace
     ]
-    flags, timeout = scheduling.flags, 0
+    flags, timeout = int(scheduling.flags), 0
     if service.affinity_timeout > 0:
         # The netmask stays the host mask (VirtualServer's default): affinity per client.
-        flags |= ServiceFlag.PERSISTENT
+        flags |= int(ServiceFlag.PERSISTENT)
         timeout = service.affinity_timeout
     owner = f"{service.namespace}/{service.name}"
+    real_servers = _RealServers(views, scheduling.forward, config.node_name)
     desired: list[DesiredVirtualServer] = []
-    seen: set[tuple[int, int, str, int]] = set()
-    for port, address, number, bound, servers in _addresses_of_ports(
-        service, views, scheduling, config
-    ):
-        family = address_family(address)
+    seen: set[ServiceKey] = set()
+    for port, address, number, bound, local in _virtual_servers(service, config):
+        key = ServiceKey(address_family(address), port.protocol, address, number)
         # An external IP may repeat a load-balancer IP: the first one stands.
-        if (family, port.protocol, address, number) in seen:
+        if key in seen:
             continue
-        seen.add((family, port.protocol, address, number))
-        virtual = VirtualServer(
-            ServiceKey(family, port.protocol, address, number), scheduling.scheduler, flags, timeout
-        )
-        desired.append(DesiredVirtualServer(virtual, servers(family), owner, bound))
+        seen.add(key)
+        virtual = VirtualServer(key, scheduling.scheduler, flags, timeout)
+        servers = real_servers.of(port, key.family, local)
+        desired.append(DesiredVirtualServer(virtual, servers, owner, bound))
     return tuple(desired), ()
 
 
-RealServersOf = Callable[[int], tuple[RealServer, ...]]
-
-
-def _addresses_of_ports(
-    service: Service, views: list[SliceView], scheduling: Scheduling, config: TranslateConfig
-) -> Iterator[tuple[ServicePort, str, int, bool, RealServersOf]]:
-    """(service port, address, port, bound, real servers by family) of every virtual server."""
+def _virtual_servers(
+    service: Service, config: TranslateConfig
+) -> Iterator[tuple[ServicePort, str, int, bool, bool]]:
+    """(service port, address, port, bound, local traffic policy) of every virtual server."""
     node_addresses, local = config.node_addresses, config.local_addresses
     external = service.external_ips + service.load_balancer_ips
     node_ports = service.type in TYPES_WITH_NODE_PORTS
+    internal_local, external_local = service.internal_traffic_local, service.external_traffic_local
     for port in service.ports:
-        internal = _RealServersOfPort(
-            views, port, scheduling.forward, config, service.internal_traffic_local
-        )
         for address in service.cluster_ips:
-            yield port, address, port.port, True, internal
-        if external or (node_ports and port.node_port):
-            outside = internal
-            if service.external_traffic_local != service.internal_traffic_local:
-                outside = _RealServersOfPort(
-                    views, port, scheduling.forward, config, service.external_traffic_local
-                )
-            for address in external:
-                bound = address not in node_addresses and address not in local
-                yield port, address, port.port, bound, outside
-            if node_ports and port.node_port:
-                for address in node_addresses:
-                    yield port, address, port.node_port, False, outside
+            yield port, address, port.port, True, internal_local
+        for address in external:
+            bound = address not in node_addresses and address not in local
+            yield port, address, port.port, bound, external_local
+        if node_ports and port.node_port:
+            for address in node_addresses:
+                yield port, address, port.node_port, False, external_local
 
 
-class _RealServersOfPort:
-    """The real servers of one service port per family, built on first use and then shared
-    by every virtual server of the port."""
+class _RealServers:
+    """The real servers of a Service's ports, built once per (port, family, locality) and
+    shared by every virtual server that needs them."""
 
-    def __init__(
-        self,
-        views: list[SliceView],
-        port: ServicePort,
-        forward: ForwardMethod,
-        config: TranslateConfig,
-        local: bool,
-    ) -> None:
-        self.views, self.port, self.forward = views, port, forward
-        self.node = config.node_name if local else None
-        self.built: dict[int, tuple[RealServer, ...]] = {}
+    def __init__(self, views: list[SliceView], forward: ForwardMethod, node_name: str) -> None:
+        self.views, self.forward, self.node_name = views, forward, node_name
+        self.built: dict[tuple[ServicePort, int, bool], tuple[RealServer, ...]] = {}
 
-    def __call__(self, family: int) -> tuple[RealServer, ...]:
-        servers = self.built.get(family)
+    def of(self, port: ServicePort, family: int, local: bool) -> tuple[RealServer, ...]:
+        servers = self.built.get((port, family, local))
         if servers is None:
-            keys = endpoint_keys(self.views, self.port, family, self.node)
-            servers = self.built[family] = build_real_servers(keys, self.forward)
+            node = self.node_name if local else None
+            keys = endpoint_keys(self.views, port, family, node)
+            servers = self.built[(port, family, local)] = RealServer.endpoints(keys, self.forward)
         return servers

@@ -62,3 +62,22 @@ def test_the_plan_prints_as_text_lines_or_json(
     _print_plan(Outcome(plan=plan), output)
     printed = capsys.readouterr().out
     assert (json.loads(printed) if output == "json" else printed) == expected
+
+
+def test_a_plain_manifest_is_read_without_pyyaml() -> None:
+    # PyYAML's import is ~50 ms in the kernel lab; names, addresses, ports and
+    # booleans are all resolved without it.
+    manifest = (
+        "apiVersion: v1\\nkind: Service\\nmetadata: {name: web, namespace: shop}\\n"
+        "spec: {clusterIP: 10.96.0.10, ports: [{port: 80, protocol: TCP}]}\\n"
+        "---\\napiVersion: discovery.k8s.io/v1\\nkind: EndpointSlice\\n"
+        "metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\\n"
+        "addressType: IPv4\\nendpoints:\\n- addresses: [10.244.1.5]\\n"
+        "  conditions: {ready: true}\\n"
+    )
+    read = (
+        "import io; from ipvsctl.sources import read_manifests; "
+        f"inputs = read_manifests(['-'], io.StringIO('{manifest}')); "
+        "assert len(inputs.services) == 1 and len(inputs.slices) == 1, inputs"
+    )
+    assert modules_after(read, ("yaml",)) == []

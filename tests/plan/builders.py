@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ipvsctl.model.desired import DesiredVirtualServer
@@ -23,7 +22,7 @@ def service(
     address: str, port: int, protocol: Protocol = Protocol.TCP, **config: Any
 ) -> VirtualServer:
     key = ServiceKey(address_family(address), protocol, address, port)
-    return replace(VirtualServer(key), **config)
+    return VirtualServer(key)._replace(**config)
 
 
 def tcp(address: str, port: int, **config: Any) -> VirtualServer:
@@ -40,7 +39,7 @@ def sctp(address: str, port: int, **config: Any) -> VirtualServer:
 
 def fwmark(mark: int, ipv6: bool = False, **config: Any) -> VirtualServer:
     key = ServiceKey.for_fwmark(AF_INET6 if ipv6 else AF_INET, mark)
-    return replace(VirtualServer(key), **config)
+    return VirtualServer(key)._replace(**config)
 
 
 def rs(address: str, port: int = 8080, **config: Any) -> RealServer:

@@ -12,7 +12,7 @@ import yaml
 from ipvsctl.model import AF_INET, AF_INET6, ForwardMethod, Protocol, ServiceFlag
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.sources import FileRef, SourceError, read_manifests
-from ipvsctl.sources.manifests import Loader
+from ipvsctl.sources.yaml_documents import pyyaml_loader
 from ipvsctl.translate import translate
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
@@ -175,7 +175,7 @@ def test_every_bad_object_is_reported_and_the_good_ones_kept() -> None:
 
 
 def test_libyamls_loader_is_used_when_present() -> None:
-    assert Loader is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert pyyaml_loader() is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # --- the example a user applies first --------------------------------------------------

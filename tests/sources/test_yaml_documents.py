@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipvsctl.sources.yaml_documents import load_documents, simple_documents
+from ipvsctl.sources.yaml_documents import BadYaml, load_documents, simple_documents
 
 C_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -37,7 +37,7 @@ def check_reads_as_pyyaml(text: str) -> None:
     try:
         expected = pyyaml(text, C_LOADER)
     except yaml.YAMLError:
-        with pytest.raises(yaml.YAMLError):
+        with pytest.raises(BadYaml):
             list(load_documents(text))
         return
     assert same(list(load_documents(text)), expected)
@@ -411,14 +411,15 @@ def test_each_occurrence_of_a_flow_collection_is_its_own_object() -> None:
 def test_a_line_error_is_pyyamls_error() -> None:
     text = "a: 1\nb: [x\nc: 3\n"
     assert simple_documents(text) is None
-    with pytest.raises(yaml.MarkedYAMLError) as caught:
+    with pytest.raises(BadYaml) as caught:
         list(load_documents(text))
-    assert caught.value.problem_mark is not None
+    mark = caught.value.__cause__.problem_mark  # type: ignore[union-attr]
+    assert mark is not None and caught.value.where == f"line {mark.line + 1}"
 
 
 def test_documents_before_a_bad_one_are_still_given() -> None:
     found: list[Any] = []
-    with pytest.raises(yaml.YAMLError):
+    with pytest.raises(BadYaml):
         found.extend(load_documents("a: 1\n---\nb: [\n"))
     assert found == [{"a": 1}]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from ipvsctl.model import (
@@ -75,7 +73,7 @@ def translated(
 
 
 def test_a_cluster_ip_service_gets_one_bound_virtual_server_per_port() -> None:
-    service = replace(WEB, ports=(ServicePort("http", TCP, 80), ServicePort("dns", UDP, 53)))
+    service = WEB._replace(ports=(ServicePort("http", TCP, 80), ServicePort("dns", UDP, 53)))
     assert keys(translated(service)) == [
         (AF_INET, TCP, "10.96.0.20", 80, True),
         (AF_INET, UDP, "10.96.0.20", 53, True),
@@ -85,9 +83,9 @@ def test_a_cluster_ip_service_gets_one_bound_virtual_server_per_port() -> None:
 @pytest.mark.parametrize(
     "service",
     [
-        pytest.param(replace(WEB, type="ExternalName", cluster_ips=()), id="ExternalName"),
-        pytest.param(replace(WEB, cluster_ips=()), id="headless"),
-        pytest.param(replace(WEB, proxy_name="other-proxy"), id="another proxy's"),
+        pytest.param(WEB._replace(type="ExternalName", cluster_ips=()), id="ExternalName"),
+        pytest.param(WEB._replace(cluster_ips=()), id="headless"),
+        pytest.param(WEB._replace(proxy_name="other-proxy"), id="another proxy's"),
     ],
 )
 def test_services_that_are_not_ours_get_nothing(service: Service) -> None:
@@ -95,7 +93,7 @@ def test_services_that_are_not_ours_get_nothing(service: Service) -> None:
 
 
 def test_dual_stack_cluster_ips_get_one_virtual_server_per_family() -> None:
-    service = replace(WEB, cluster_ips=("10.96.0.20", "fd00:10:96::20"))
+    service = WEB._replace(cluster_ips=("10.96.0.20", "fd00:10:96::20"))
     v6 = web_slice(*endpoints("fd00:10:244::5"), name="web-6", family=AF_INET6)
     servers = translated(service, WEB_SLICE, v6)
     assert keys(servers) == [
@@ -107,7 +105,7 @@ def test_dual_stack_cluster_ips_get_one_virtual_server_per_family() -> None:
 
 
 def test_external_and_load_balancer_ips_are_bound_virtual_servers() -> None:
-    service = replace(WEB, external_ips=("203.0.113.7",), load_balancer_ips=("198.51.100.1",))
+    service = WEB._replace(external_ips=("203.0.113.7",), load_balancer_ips=("198.51.100.1",))
     assert keys(translated(service)) == [
         (AF_INET, TCP, "10.96.0.20", 80, True),
         (AF_INET, TCP, "203.0.113.7", 80, True),
@@ -116,15 +114,15 @@ def test_external_and_load_balancer_ips_are_bound_virtual_servers() -> None:
 
 
 def test_an_external_ip_that_is_a_node_address_is_not_bound() -> None:
-    service = replace(WEB, external_ips=("192.168.0.10",))
+    service = WEB._replace(external_ips=("192.168.0.10",))
     assert keys(translated(service))[1] == (AF_INET, TCP, "192.168.0.10", 80, False)
 
 
 def test_an_external_ip_on_another_interface_of_the_node_is_never_bound() -> None:
     # Not a NodePort address (no --nodeport-addresses), but the node's own:
     # binding it would make every virtual server on the node's address ours.
-    config = replace(CONFIG, node_addresses=(), local_addresses=frozenset({"192.168.0.10"}))
-    service = replace(WEB, external_ips=("192.168.0.10",), load_balancer_ips=("192.168.0.10",))
+    config = CONFIG._replace(node_addresses=(), local_addresses=frozenset({"192.168.0.10"}))
+    service = WEB._replace(external_ips=("192.168.0.10",), load_balancer_ips=("192.168.0.10",))
     (_, external) = translated(service, config=config)
     assert (external.key.address, external.bound) == ("192.168.0.10", False)
     state = translate([service], [WEB_SLICE], config)
@@ -132,14 +130,14 @@ def test_an_external_ip_on_another_interface_of_the_node_is_never_bound() -> Non
 
 
 def test_an_address_listed_twice_is_one_virtual_server() -> None:
-    service = replace(WEB, external_ips=("203.0.113.7",), load_balancer_ips=("203.0.113.7",))
+    service = WEB._replace(external_ips=("203.0.113.7",), load_balancer_ips=("203.0.113.7",))
     assert len(translated(service)) == 2
 
 
 @pytest.mark.parametrize("service_type", ["NodePort", "LoadBalancer"])
 def test_node_ports_get_an_unbound_virtual_server_per_node_address(service_type: str) -> None:
-    service = replace(WEB, type=service_type, ports=(ServicePort("http", TCP, 80, 30080),))
-    config = replace(CONFIG, node_addresses=("192.168.0.10", "fd00::10"))
+    service = WEB._replace(type=service_type, ports=(ServicePort("http", TCP, 80, 30080),))
+    config = CONFIG._replace(node_addresses=("192.168.0.10", "fd00::10"))
     v6 = web_slice(*endpoints("fd00:10:244::5"), name="web-6", family=AF_INET6)
     servers = translated(service, WEB_SLICE, v6, config=config)
     assert keys(servers) == [
@@ -151,12 +149,12 @@ def test_node_ports_get_an_unbound_virtual_server_per_node_address(service_type:
 
 
 def test_a_load_balancer_without_node_ports_has_none() -> None:
-    service = replace(WEB, type="LoadBalancer")
+    service = WEB._replace(type="LoadBalancer")
     assert len(translated(service)) == 1
 
 
 def test_a_cluster_ip_service_ignores_a_stray_node_port() -> None:
-    service = replace(WEB, ports=(ServicePort("http", TCP, 80, 30080),))
+    service = WEB._replace(ports=(ServicePort("http", TCP, 80, 30080),))
     assert len(translated(service)) == 1
 
 
@@ -198,13 +196,13 @@ def test_a_cluster_ip_service_ignores_a_stray_node_port() -> None:
 def test_annotations_choose_scheduler_flags_and_forwarding(
     annotations: tuple[tuple[str, str], ...], scheduler: str, flags: int, forward: ForwardMethod
 ) -> None:
-    (server,) = translated(replace(WEB, annotations=annotations), WEB_SLICE)
+    (server,) = translated(WEB._replace(annotations=annotations), WEB_SLICE)
     assert (server.service.scheduler, server.service.flags) == (scheduler, flags)
     assert {real.forward for real in server.real_servers} == {forward}
 
 
 def test_the_configured_scheduler_is_the_default() -> None:
-    (server,) = translated(WEB, config=replace(CONFIG, scheduler="wrr"))
+    (server,) = translated(WEB, config=CONFIG._replace(scheduler="wrr"))
     assert server.service.scheduler == "wrr"
 
 
@@ -215,7 +213,7 @@ def test_the_configured_scheduler_is_the_default() -> None:
 def test_client_ip_affinity_makes_the_service_persistent_per_host(
     family: int, address: str, netmask: int
 ) -> None:
-    (server,) = translated(replace(WEB, cluster_ips=(address,), affinity_timeout=600))
+    (server,) = translated(WEB._replace(cluster_ips=(address,), affinity_timeout=600))
     assert server.service.flags == ServiceFlag.PERSISTENT
     assert (server.service.timeout, server.service.netmask) == (600, netmask)
 
@@ -243,7 +241,7 @@ KNOWN = "rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos"
         ),
         (
             {"ipvsctl.io/scheduler": "mh"},
-            replace(CONFIG, schedulers=frozenset({"rr", "wlc"})),
+            CONFIG._replace(schedulers=frozenset({"rr", "wlc"})),
             [
                 f'Service shop/web: {SCHED}: scheduler "mh" is not in this kernel '
                 "(it offers: rr, wlc)"
@@ -251,7 +249,7 @@ KNOWN = "rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos"
         ),
         (
             {},
-            replace(CONFIG, scheduler="fastest"),
+            CONFIG._replace(scheduler="fastest"),
             [f'Service shop/web: --scheduler: unknown scheduler "fastest" (known: {KNOWN})'],
         ),
         (
@@ -290,15 +288,15 @@ KNOWN = "rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos"
 def test_an_invalid_service_gets_every_error_and_no_virtual_servers(
     annotations: dict[str, str], config: TranslateConfig, messages: list[str]
 ) -> None:
-    service = replace(WEB, annotations=tuple(sorted(annotations.items())))
+    service = WEB._replace(annotations=tuple(sorted(annotations.items())))
     servers, errors = translate_service(service, [WEB_SLICE], config)
     assert servers == ()
     assert [str(error) for error in errors] == messages
 
 
 def test_a_scheduler_the_kernel_offers_is_accepted() -> None:
-    service = replace(WEB, annotations=(("ipvsctl.io/scheduler", "wlc"),))
-    config = replace(CONFIG, schedulers=frozenset({"rr", "wlc"}))
+    service = WEB._replace(annotations=(("ipvsctl.io/scheduler", "wlc"),))
+    config = CONFIG._replace(schedulers=frozenset({"rr", "wlc"}))
     assert len(translated(service, config=config)) == 1
 
 
@@ -306,7 +304,7 @@ def test_a_scheduler_the_kernel_offers_is_accepted() -> None:
 
 
 def test_real_servers_take_the_slice_port_of_the_same_name_and_protocol() -> None:
-    service = replace(WEB, ports=(ServicePort("http", TCP, 80), ServicePort("metrics", TCP, 9090)))
+    service = WEB._replace(ports=(ServicePort("http", TCP, 80), ServicePort("metrics", TCP, 9090)))
     slice_ = EndpointSlice(
         "shop",
         "web-1",
@@ -325,14 +323,14 @@ def test_real_servers_take_the_slice_port_of_the_same_name_and_protocol() -> Non
 
 
 def test_an_unnamed_service_port_matches_the_unnamed_slice_port() -> None:
-    service = replace(WEB, ports=(ServicePort("", TCP, 80),))
+    service = WEB._replace(ports=(ServicePort("", TCP, 80),))
     slice_ = web_slice(*endpoints("10.244.1.5"), port=EndpointPort("", TCP, 8080))
     (server,) = translated(service, slice_)
     assert server.real_servers == (RealServer("10.244.1.5", 8080),)
 
 
 def test_a_port_no_slice_serves_has_no_real_servers() -> None:
-    service = replace(WEB, ports=(ServicePort("grpc", TCP, 81),))
+    service = WEB._replace(ports=(ServicePort("grpc", TCP, 81),))
     (server,) = translated(service, WEB_SLICE)
     assert server.real_servers == ()
 
@@ -412,8 +410,7 @@ MIXED = web_slice(
     *endpoints("10.244.2.7", node="node-2"),
     *endpoints("10.244.1.6", node="node-1", ready=False, serving=True, terminating=True),
 )
-EVERYWHERE = replace(
-    WEB,
+EVERYWHERE = WEB._replace(
     type="NodePort",
     external_ips=("203.0.113.7",),
     load_balancer_ips=("198.51.100.1",),
@@ -433,8 +430,8 @@ EVERYWHERE = replace(
 def test_local_traffic_policies_keep_only_this_nodes_endpoints(
     internal_local: bool, external_local: bool, cluster: list[str], external: list[str]
 ) -> None:
-    service = replace(
-        EVERYWHERE, internal_traffic_local=internal_local, external_traffic_local=external_local
+    service = EVERYWHERE._replace(
+        internal_traffic_local=internal_local, external_traffic_local=external_local
     )
     servers = translated(service, MIXED)
     by_address = {server.key.address: addresses(server) for server in servers}
@@ -451,7 +448,7 @@ def test_local_policy_falls_back_to_this_nodes_terminating_endpoints() -> None:
         *endpoints("10.244.2.7", node="node-2"),
         *endpoints("10.244.1.6", node="node-1", ready=False, serving=True, terminating=True),
     )
-    service = replace(WEB, internal_traffic_local=True)
+    service = WEB._replace(internal_traffic_local=True)
     (server,) = translated(service, web_slice(*members))
     assert addresses(server) == ["10.244.1.6"]
 
@@ -468,7 +465,7 @@ def test_keys_are_canonical_service_keys() -> None:
 
 
 def test_sctp_ports_translate_like_tcp() -> None:
-    service = replace(WEB, ports=(ServicePort("sig", SCTP, 3868),))
+    service = WEB._replace(ports=(ServicePort("sig", SCTP, 3868),))
     slice_ = web_slice(*endpoints("10.244.1.5"), port=EndpointPort("sig", SCTP, 3868))
     (server,) = translated(service, slice_)
     assert server.key.protocol == SCTP
