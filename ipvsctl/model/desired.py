@@ -31,6 +31,7 @@ class TranslateConfig(NamedTuple):
     """What translation needs to know about this node and the command line."""
 
     node_name: str = ""
+    node_zone: str = ""  # the Node's topology.kubernetes.io/zone label, for zone hints
     node_addresses: tuple[str, ...] = ()  # NodePort addresses (already CIDR-filtered)
     # Every address the node has outside our interface: a service IP among them
     # (an external IP that is a node's) is never bound, and so never ours.

@@ -43,12 +43,14 @@ def plan_ipvs_changes(
     actual: Iterable[VirtualServerEntry],
     ownership: Ownership,
     expired_drains: Collection[tuple[ServiceKey, RealServerKey]] = frozenset(),
+    counts_known: bool = True,
 ) -> tuple[IpvsChange, ...]:
     """The changes that make the kernel's owned virtual servers exactly `desired`.
 
     `actual` is the kernel's table (`IpvsKernel.services()`). `expired_drains`
     names (service key, real server key) pairs whose grace period has passed;
-    they are deleted even with connections left.
+    they are deleted even with connections left. `counts_known`: see
+    `plan_real_servers`.
     """
     expired = _expired_by_service(expired_drains)
     present = {entry.service.key: entry for entry in actual}
@@ -66,7 +68,7 @@ def plan_ipvs_changes(
             group.extend(IpvsChange(Op.ADD_REAL, service, rs) for rs in vs.real_servers)
         else:
             leaving = expired.get(service.key, ()) if expired else ()
-            group = _edits(vs, entry, leaving)
+            group = _edits(vs, entry, leaving, counts_known)
         if group:
             groups.append((_SERVICE_ORDER(service), group))
     # Sorting only the services that change keeps a converged plan cheap.
@@ -79,14 +81,19 @@ def plan_ipvs_changes(
 
 
 def _edits(
-    vs: DesiredVirtualServer, entry: VirtualServerEntry, expired: Collection[RealServerKey]
+    vs: DesiredVirtualServer,
+    entry: VirtualServerEntry,
+    expired: Collection[RealServerKey],
+    counts_known: bool,
 ) -> list[IpvsChange]:
     """`-E` when the config differs, then the real-server edits."""
     service = vs.service
     changes = []
     if entry.service != service:
         changes.append(IpvsChange(Op.EDIT_SERVICE, service))
-    changes.extend(plan_real_servers(service, vs.real_servers, entry.real_servers, expired))
+    changes.extend(
+        plan_real_servers(service, vs.real_servers, entry.real_servers, expired, counts_known)
+    )
     return changes
 
 

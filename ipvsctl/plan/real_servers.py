@@ -53,6 +53,7 @@ def plan_real_servers(
     wanted: tuple[RealServer, ...],
     present: tuple[RealServerEntry, ...],
     expired: Collection[RealServerKey] = (),
+    counts_known: bool = True,
 ) -> list[IpvsChange]:
     """The edits turning `present` into `wanted` within `service`, adds before removals.
 
@@ -60,6 +61,10 @@ def plan_real_servers(
     first so the service never has fewer servers to choose from than it
     needs; drains and deletes follow. `expired` names leaving servers whose
     grace period has passed: they are deleted even with connections.
+    `counts_known` False (the agent plans from its own copy of the table, whose
+    connection counts are old) drains every leaving server that drains
+    gracefully, whatever its counts say; a later check with fresh counts
+    deletes it once idle.
     """
     if _same_servers(wanted, present):
         return []
@@ -73,7 +78,8 @@ def plan_real_servers(
             changes.append(IpvsChange(Op.EDIT_REAL, service, server))
     graceful = drains_gracefully(service)
     for key, entry in present_by_key.items():
-        if graceful and _has_connections(entry) and key not in expired:
+        busy = not counts_known or _has_connections(entry)
+        if graceful and busy and key not in expired:
             if entry.server.weight != 0:
                 drained = entry.server._replace(weight=0)
                 changes.append(IpvsChange(Op.EDIT_REAL, service, drained))

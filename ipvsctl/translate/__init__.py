@@ -6,10 +6,11 @@ loops it over every Service. No I/O here: inputs in, `DesiredState` out.
 
 from ipvsctl.translate.scheduling import KNOWN_SCHEDULERS, scheduler_problem
 from ipvsctl.translate.service import is_ours, translate_service
-from ipvsctl.translate.table import index_slices, translate
+from ipvsctl.translate.table import conflict_error, index_slices, translate
 
 __all__ = [
     "KNOWN_SCHEDULERS",
+    "conflict_error",
     "index_slices",
     "is_ours",
     "scheduler_problem",

@@ -20,7 +20,7 @@ from ipvsctl.model import (
 )
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service, ServicePort
-from ipvsctl.translate.endpoints import SliceView, endpoint_keys, slice_view
+from ipvsctl.translate.endpoints import SliceView, Topology, endpoint_keys, slice_view
 from ipvsctl.translate.scheduling import service_scheduling
 
 TYPES_WITH_NODE_PORTS = frozenset({"NodePort", "LoadBalancer"})
@@ -56,7 +56,7 @@ def translate_service(
         flags |= int(ServiceFlag.PERSISTENT)
         timeout = service.affinity_timeout
     owner = f"{service.namespace}/{service.name}"
-    real_servers = _RealServers(views, scheduling.forward, config.node_name)
+    real_servers = _RealServers(views, scheduling.forward, config)
     desired: list[DesiredVirtualServer] = []
     seen: set[ServiceKey] = set()
     for port, address, number, bound, local in _virtual_servers(service, config):
@@ -94,14 +94,20 @@ class _RealServers:
     """The real servers of a Service's ports, built once per (port, family, locality) and
     shared by every virtual server that needs them."""
 
-    def __init__(self, views: list[SliceView], forward: ForwardMethod, node_name: str) -> None:
-        self.views, self.forward, self.node_name = views, forward, node_name
+    def __init__(
+        self, views: list[SliceView], forward: ForwardMethod, config: TranslateConfig
+    ) -> None:
+        self.views, self.forward, self.node_name = views, forward, config.node_name
+        # Hints narrow only Cluster-policy traffic (kube-proxy: topology.go).
+        self.topology = Topology(config.node_name, config.node_zone)
         self.built: dict[tuple[ServicePort, int, bool], tuple[RealServer, ...]] = {}
 
     def of(self, port: ServicePort, family: int, local: bool) -> tuple[RealServer, ...]:
         servers = self.built.get((port, family, local))
         if servers is None:
-            node = self.node_name if local else None
-            keys = endpoint_keys(self.views, port, family, node)
+            if local:
+                keys = endpoint_keys(self.views, port, family, self.node_name)
+            else:
+                keys = endpoint_keys(self.views, port, family, None, self.topology)
             servers = self.built[(port, family, local)] = RealServer.endpoints(keys, self.forward)
         return servers

@@ -48,12 +48,13 @@ def translate(
             if owner == server.owner:
                 desired.append(server)
             else:
-                errors.append(_conflict(service, server.key, owner))
+                errors.append(conflict_error(service, server.key, owner))
     addresses = frozenset(server.key.address for server in desired if server.bound)
     return DesiredState(tuple(desired), addresses, tuple(errors))
 
 
-def _conflict(service: Service, key: ServiceKey, owner: str) -> ObjectError:
+def conflict_error(service: Service, key: ServiceKey, owner: str) -> ObjectError:
+    """Why `service` does not get `key`: Service `owner` (namespace/name) has it."""
     where = f"{Protocol(key.protocol).name} {_endpoint(key.address, key.port)}"
     return ObjectError(service.ref, "spec", f"{where} is Service {owner}'s already; left to it")
 

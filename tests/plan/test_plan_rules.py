@@ -13,6 +13,7 @@ from ipvsctl.model.ipvs import (
     ServiceKey,
     TunnelFlag,
     TunnelType,
+    VirtualServer,
     VirtualServerEntry,
 )
 from ipvsctl.plan import Ownership, plan_ipvs_changes
@@ -355,3 +356,26 @@ def test_an_edit_carries_the_desired_config_and_a_drain_the_present_one() -> Non
     assert edit.service == tcp(VIP, 80, scheduler="sed")
     assert drain.service == tcp(VIP, 80, scheduler="sed")
     assert drain.real_server == rs(B, forward=ForwardMethod.ROUTE, weight=0, upper_threshold=9)
+
+
+@pytest.mark.parametrize(
+    ("service", "lines"),
+    [
+        (tcp(VIP, 80), ["-e -t 10.96.0.10:80 -r 10.244.2.6:8080 -m -w 0"]),
+        (udp(VIP, 53), ["-d -u 10.96.0.10:53 -r 10.244.2.6:8080"]),
+    ],
+    ids=["tcp drains", "udp goes"],
+)
+def test_with_unknown_counts_an_idle_tcp_leaver_drains_and_udp_goes(
+    service: VirtualServer, lines: list[str]
+) -> None:
+    # The agent's copy of the table has stale counts: an idle-looking TCP server
+    # may have connections by now, so it drains; the drain check deletes it later.
+    actual = (have(service, rs(A), rs(B)),)
+    desired = (want(service, rs(A)),)
+    ownership = Ownership(frozenset({VIP}), frozenset())
+    changes = plan_ipvs_changes(desired, actual, ownership, counts_known=False)
+    assert [change_line(c) for c in changes] == lines
+    assert [change_line(c) for c in plan_ipvs_changes(desired, actual, ownership)] == [
+        lines[0].replace("-e", "-d").replace(" -m -w 0", "")
+    ]
