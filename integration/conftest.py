@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+# The `ipvsctl run` tests' fixtures: an emulated API server and the agent as a process.
+from integration.agent_fixtures import agent, api, node_link  # noqa: F401
 from integration.kernel_lab.host_kernel import IPVS_PROC, has_cap_net_admin
 from integration.kernel_lab.netns import in_initial_network_namespace, kernel_wide_skip_reason
 from ipvsctl.kernel import IpvsKernel
@@ -35,6 +37,7 @@ KERNEL_WIDE = "kernel_wide"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "agent_flags(*flags): more `ipvsctl run` flags")
     config.addinivalue_line(
         "markers",
         f"{KERNEL_WIDE}: changes the whole kernel (module unload, /proc/sys/kernel); "

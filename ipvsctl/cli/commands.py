@@ -38,8 +38,9 @@ def show(args: Sequence[str]) -> None:
 
 def _register_engine_commands() -> None:
     from ipvsctl.cli.engine_commands import apply, cleanup_command, diff
+    from ipvsctl.cli.run_command import run
 
-    for command in (apply, diff, cleanup_command):
+    for command in (apply, diff, cleanup_command, run):
         cli.add_command(command)
 
 

@@ -35,6 +35,9 @@ class ObjectRef(NamedTuple):
     name: str
 
     def __str__(self) -> str:
+        # A cluster-scoped object (a Node) has no namespace to print.
+        if not self.namespace:
+            return f"{self.kind} {self.name}"
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
@@ -129,3 +132,16 @@ class Inputs(NamedTuple):
     slices: tuple[EndpointSlice, ...] = ()
     errors: tuple[ObjectError, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "ConfigMap default/x: ignored (not a Service ...)"
+
+
+class NodeInfo(NamedTuple):
+    """This node as the API server describes it (the agent's own Node object).
+
+    `addresses` are the InternalIPs then the ExternalIPs of `status.addresses`,
+    canonical, each in the order listed: NodePorts are served on them. `zone`
+    is the `topology.kubernetes.io/zone` label ("" when unset), for topology hints.
+    """
+
+    name: str
+    addresses: tuple[str, ...] = ()
+    zone: str = ""

@@ -271,6 +271,10 @@ class LineReader:
             return match.group(1)
         if first in "[{":
             return Flow(self.flow(text))
+        if first in "-?:" and (len(text) == 1 or text[1] == " "):
+            # An indicator, not a scalar (`a: -` is a sequence where PyYAML refuses one),
+            # even if the same spelling was read before as a key (`-: x` is a key).
+            raise NotSimple
         # A plain scalar read before, or a dotted quad: plain, without the comment check.
         value = self.known.get(text, _UNKNOWN)
         if value is not _UNKNOWN:

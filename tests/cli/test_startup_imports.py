@@ -81,3 +81,13 @@ def test_a_plain_manifest_is_read_without_pyyaml() -> None:
         "assert len(inputs.services) == 1 and len(inputs.slices) == 1, inputs"
     )
     assert modules_after(read, ("yaml",)) == []
+
+
+def test_the_links_room_loads_pyroute2_only_for_the_conntrack_cleanup() -> None:
+    # pyroute2's import is ~0.3 s on a development machine and far more in the
+    # kernel lab; of the links room only the conntrack cleanup needs it, and loads
+    # it when a table is first used.
+    loaded = modules_after(
+        "import ipvsctl.cli.commands, ipvsctl.links, ipvsctl.links.conntrack", ("pyroute2",)
+    )
+    assert loaded == []

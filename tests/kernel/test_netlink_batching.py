@@ -104,7 +104,7 @@ class FakeKernelSocket:
         self._queue.extend(answers)
         return len(data)
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, flags: int = 0) -> bytes:
         if self._overflowed:
             self._overflowed = False
             raise OSError(errno.ENOBUFS, "No buffer space available")

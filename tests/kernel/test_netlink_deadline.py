@@ -115,11 +115,11 @@ class FakeKernelSocket:
             self.kernel.send(answer)
         return len(data)
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, flags: int = 0) -> bytes:
         if self._pending_enobufs:
             self._pending_enobufs = False
             raise OSError(errno.ENOBUFS, "No buffer space available")
-        return self.ours.recv(size)
+        return self.ours.recv(size, flags)
 
     def late(self, *answers: bytes) -> None:
         """Answers the kernel sends after the agent stopped waiting."""

@@ -92,7 +92,7 @@ class FakeRouteSocket:
         self._queue.extend(answers)
         return len(data)
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, flags: int = 0) -> bytes:
         if self._enobufs:
             self._enobufs = False
             raise OSError(errno.ENOBUFS, "No buffer space available")

@@ -544,3 +544,8 @@ FRAGMENTS = st.sampled_from(
 @given(st.lists(st.lists(FRAGMENTS, max_size=6).map("".join), min_size=1, max_size=8))
 def test_the_fast_reader_takes_nothing_pyyaml_reads_otherwise(lines: list[str]) -> None:
     check_fast_path("\n".join(lines) + "\n")
+
+
+def test_a_lone_dash_value_is_pyyamls_even_after_a_dash_key() -> None:
+    # Found by hypothesis: `-` read as a key first was then taken as a value too.
+    check_reads_as_pyyaml("yes: yes\n-: yes\nyes: -\n")

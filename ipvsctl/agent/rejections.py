@@ -1,0 +1,92 @@
+"""Services the agent cannot program: logged once, counted, and told to their owners as a
+Kubernetes Event (Warning), so `kubectl describe service` says why. Every other
+Service keeps working.
+
+Once means once per problem: a resync or an unrelated change does not repeat
+it; a Service whose problem changes, or comes back after being fixed, is told
+again. Events are posted from a thread of their own, so a slow API server never
+holds up the kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
+from typing import Any
+
+from ipvsctl.agent.logs import event
+from ipvsctl.agent.metrics import AgentMetrics
+from ipvsctl.model.inputs import (
+    FORWARDING_ANNOTATION,
+    SCHEDULER_ANNOTATION,
+    SCHEDULER_FLAGS_ANNOTATION,
+    ObjectError,
+    ObjectRef,
+)
+from ipvsctl.sources.api_events import EventRecorder
+
+log = logging.getLogger("ipvsctl.agent")
+
+ObjectKey = tuple[str, str]
+_MAX_QUEUED = 1000
+
+
+def event_reason(error: ObjectError) -> str:
+    """A CamelCase reason as Kubernetes Events carry, from the field the problem is in."""
+    if SCHEDULER_FLAGS_ANNOTATION in error.field:
+        return "InvalidSchedulerFlags"
+    if SCHEDULER_ANNOTATION in error.field or error.field == "--scheduler":
+        return "InvalidScheduler"
+    if FORWARDING_ANNOTATION in error.field:
+        return "InvalidForwardingMethod"
+    if "already; left to it" in error.message:
+        return "VirtualServerConflict"
+    return "InvalidService"
+
+
+class Rejections:
+    """`client`: the sources' API client (`sources.api_client`)."""
+
+    def __init__(self, client: Any, node_name: str, metrics: AgentMetrics) -> None:
+        self.recorder, self.metrics = EventRecorder(client, node_name), metrics
+        self.told: dict[ObjectRef, tuple[ObjectError, ...]] = {}
+        self.outbox: queue.Queue[tuple[ObjectRef, str, str]] = queue.Queue(_MAX_QUEUED)
+        threading.Thread(target=self._post, name="events", daemon=True).start()
+
+    def report_services(
+        self,
+        rejected: Mapping[ObjectKey, tuple[ObjectError, ...]],
+        malformed: Collection[ObjectKey],
+    ) -> None:
+        """Every Service translation refuses now, and every one the sources could not read:
+        the new problems are told, the gone ones forgotten (so they are told again if they
+        come back)."""
+        for (namespace, name), errors in rejected.items():
+            self._tell(ObjectRef("Service", namespace, name), errors)
+        keep = {("Service", *key) for key in (*rejected, *malformed)}
+        for ref in [r for r in self.told if r.kind == "Service" and tuple(r) not in keep]:
+            del self.told[ref]
+        self.metrics.set_rejected(len(keep))
+
+    def report_malformed(self, found: Sequence[tuple[ObjectRef, tuple[ObjectError, ...]]]) -> None:
+        """Objects the sources could not read (any kind), as `Changes.invalid` gives them."""
+        for ref, errors in found:
+            self._tell(ref, errors)
+
+    def _tell(self, ref: ObjectRef, errors: tuple[ObjectError, ...]) -> None:
+        if self.told.get(ref) == errors:
+            return
+        self.told[ref] = errors
+        for error in errors:
+            event(log, "rejected", level=logging.WARNING, object=str(ref), problem=str(error))
+            message = f"{error.field}: {error.message}"
+            with suppress(queue.Full):  # logged above; an Event is a courtesy
+                self.outbox.put_nowait((ref, event_reason(error), message))
+
+    def _post(self) -> None:
+        while True:
+            ref, reason, message = self.outbox.get()
+            self.recorder.warn(ref, reason, message)

@@ -1,0 +1,327 @@
+"""`ipvsctl run`: the node agent's life, from the first list to SIGTERM.
+
+Start: watch Services, EndpointSlices and this Node; wait until each has been
+listed completely (a restart must never remove Services that simply have not
+been listed yet); adopt the kernel's table with one full sync. Then one loop,
+one thread: take the Services that changed (bursts fold into one sync, at most
+one in flight, none sooner than --min-sync-period after the last), sync them;
+a full sync every --sync-period; the drain check every few seconds while real
+servers drain. SIGTERM ends the loop and leaves the kernel as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+from ipvsctl.agent.cluster_cache import SERVICE, Changes, ClusterCache, ObjectKey
+from ipvsctl.agent.engine import EngineSettings, NodeEngine, SyncReport
+from ipvsctl.agent.graceful import UdpFlow
+from ipvsctl.agent.health import SyncHealth, serve_healthz
+from ipvsctl.agent.health_ports import HealthPortTable
+from ipvsctl.agent.logs import configure_logging, event
+from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
+from ipvsctl.agent.rejections import Rejections
+from ipvsctl.agent.service_health import HealthCheckPorts
+from ipvsctl.kernel import IpvsKernel, KernelError
+from ipvsctl.kernel.schedulers import available_schedulers
+from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_addresses
+from ipvsctl.links.conntrack import delete_udp_flows
+from ipvsctl.model.desired import TranslateConfig
+from ipvsctl.model.inputs import NodeInfo
+from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options
+from ipvsctl.sources.api_client import api_client
+from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
+
+log = logging.getLogger("ipvsctl.agent")
+
+DRAIN_CHECK_SECONDS = 2.0
+# A failing repair sync is tried again this soon, then twice as late each time,
+# up to a --sync-period: never a tight loop.
+RETRY_SECONDS = 1.0
+
+
+class AgentOptions(NamedTuple):
+    kubeconfig: str | None = None
+    node_name: str = ""
+    scheduler: str = "rr"
+    interface: str = "kube-ipvs0"
+    sync_period: float = 30.0
+    min_sync_period: float = 0.0
+    nodeport_cidrs: tuple[str, ...] = ()
+    strict_arp: bool = False
+    graceful_period: float = 900.0
+    log_format: str = "text"
+    metrics_address: str = "127.0.0.1:10249"
+    healthz_address: str = "0.0.0.0:10256"
+
+
+def translate_config(
+    options: AgentOptions, node: NodeInfo | None, local: tuple[str, ...], offered: frozenset[str]
+) -> TranslateConfig:
+    """NodePorts on the node's addresses in --nodeport-addresses, else on the Node's
+    InternalIP/ExternalIP addresses."""
+    if options.nodeport_cidrs:
+        nodeports = addresses_in_cidrs(local, options.nodeport_cidrs)
+    else:
+        nodeports = node.addresses if node is not None else ()
+    return TranslateConfig(
+        node_name=options.node_name,
+        node_zone=node.zone if node is not None else "",
+        node_addresses=nodeports,
+        local_addresses=frozenset(local),
+        scheduler=options.scheduler,
+        schedulers=offered,
+    )
+
+
+class Agent:
+    """The loop and what it drives; `run` until `stop` is set."""
+
+    def __init__(self, options: AgentOptions, stop: threading.Event) -> None:
+        self.options, self.stop = options, stop
+        self.metrics = AgentMetrics()
+        self.health = SyncHealth(options.sync_period)
+        self.cache = ClusterCache()
+        self.offered = available_schedulers() or frozenset()
+        check_options(
+            EngineOptions(
+                options.node_name, options.scheduler, options.interface, options.nodeport_cidrs
+            ),
+            self.offered,
+        )
+        self.client = api_client(options.kubeconfig)
+        self.rejections = Rejections(self.client, options.node_name, self.metrics)
+        hooks = ReflectorHooks(
+            on_watch_restart=self.metrics.watch_restarted,
+            on_relist=self.metrics.relisted,
+            on_api_error=self.metrics.api_error,
+        )
+        self.reflectors = cluster_reflectors(
+            self.client, options.node_name, self.cache, stop, hooks
+        )
+        # kube-proxy serves them on the --nodeport-addresses addresses, else on all.
+        bind: tuple[str, ...] = ()
+        if options.nodeport_cidrs:
+            bind = addresses_in_cidrs(node_addresses(options.interface), options.nodeport_cidrs)
+        self.health_ports = HealthCheckPorts(self.health.is_healthy, bind)
+        self.health_table = HealthPortTable()
+        self.listeners = [
+            serve_metrics(options.metrics_address, self.metrics),
+            serve_healthz(options.healthz_address, self.health),
+        ]
+        self.problems: frozenset[str] = frozenset()  # told already: each is logged once
+        self.waiting: dict[ObjectKey, float] = {}  # changes a repair sync has yet to land
+
+    def run(self) -> int:
+        # The loop may be waiting for a change: a stop must end that wait at once.
+        threading.Thread(target=self._wake_on_stop, name="stop", daemon=True).start()
+        try:
+            for reflector in self.reflectors:
+                reflector.start()
+            if not self._wait_for_lists():
+                return 0
+            with IpvsKernel() as kernel, DummyInterface() as links:
+                self._loop(kernel, links)
+            return 0
+        finally:
+            self.cache.wake()
+            self.health_ports.close()
+            for listener in self.listeners:
+                listener.close()
+
+    def _wake_on_stop(self) -> None:
+        self.stop.wait()
+        self.cache.wake()
+
+    def _wait_for_lists(self) -> bool:
+        """Until every first list is complete, and (when NodePorts follow it) this Node is
+        known: planning without it would delete every NodePort we serve."""
+        event(log, "waiting for the first list", resources=len(self.reflectors))
+        for reflector in self.reflectors:
+            while not reflector.synced.wait(0.2):
+                if self.stop.is_set():
+                    return False
+        told = False
+        while not self.options.nodeport_cidrs and self.cache.node is None:
+            if not told:
+                event(
+                    log,
+                    "waiting for this node's Node object",
+                    level=logging.WARNING,
+                    node=self.options.node_name,
+                )
+                told = True
+            if self.stop.wait(0.2):
+                return False
+        return not self.stop.is_set()
+
+    def _config(self) -> TranslateConfig:
+        local = node_addresses(self.options.interface)
+        return translate_config(self.options, self.cache.node, local, self.offered)
+
+    def _loop(self, kernel: IpvsKernel, links: DummyInterface) -> None:
+        options = self.options
+        engine = NodeEngine(
+            kernel,
+            links,
+            EngineSettings(options.interface, options.strict_arp, options.graceful_period),
+            self._config(),
+            forget_flow=_forget_udp_flow,
+        )
+        # Marks are dropped before everything is translated, not after: a change that
+        # arrives meanwhile is marked again, and synced by the loop.
+        self.rejections.report_malformed(self.cache.take_changes(0).invalid)
+        engine.retranslate_all(self.cache, engine.config)
+        self._serve_health_ports(engine, None)
+        repair = not self._full_sync(engine, "start")
+        retry = RETRY_SECONDS
+        next_full = time.monotonic() + (retry if repair else options.sync_period)
+        next_drain = time.monotonic() + DRAIN_CHECK_SECONDS
+        last_sync = time.monotonic()
+        while not self.stop.is_set():
+            due = next_full if not engine.drains else min(next_full, next_drain)
+            changes = self.cache.take_changes(max(0.0, due - time.monotonic()))
+            if self.stop.is_set():
+                break
+            if not changes.empty and options.min_sync_period > 0:
+                changes = self._fold(changes, last_sync + options.min_sync_period)
+            self.rejections.report_malformed(changes.invalid)
+            if changes.node and self._reconfigure(engine):
+                repair, next_full = True, time.monotonic()
+            if changes.services:
+                last_sync = time.monotonic()
+                if repair:  # translated now, carried out by the repair sync
+                    engine.retranslate(changes.services, self.cache)
+                    self.waiting = {**changes.services, **self.waiting}
+                else:
+                    repair = not self._sync_services(engine, changes.services)
+                    if repair:
+                        next_full = time.monotonic() + retry
+                self._serve_health_ports(engine, changes.services)
+            if time.monotonic() >= next_full:
+                last_sync = time.monotonic()
+                if not repair and self._reconfigure(engine):
+                    repair = True
+                repair = not self._full_sync(engine, "repair" if repair else "period")
+                # A failing repair is tried again sooner than a period, but backs off.
+                retry = min(retry * 2, options.sync_period) if repair else RETRY_SECONDS
+                next_full = time.monotonic() + (retry if repair else options.sync_period)
+            if engine.drains and time.monotonic() >= next_drain:
+                drained = self._run_sync(engine, engine.check_drains, "drains", not repair)
+                repair |= drained is None or drained.must_resync
+                next_drain = time.monotonic() + DRAIN_CHECK_SECONDS
+        event(log, "stopping; the kernel's table is left as it is")
+
+    def _reconfigure(self, engine: NodeEngine) -> bool:
+        """Read this node's addresses and Node again; True (all translated anew) when the
+        translation depends on something that changed."""
+        config = self._config()
+        if config == engine.config:
+            return False
+        event(log, "node changed; translating every Service again")
+        engine.retranslate_all(self.cache, config)
+        self._serve_health_ports(engine, None)
+        return True
+
+    def _fold(self, changes: Changes, not_before: float) -> Changes:
+        """Wait out --min-sync-period, folding the changes that arrive meanwhile."""
+        while (wait := not_before - time.monotonic()) > 0 and not self.stop.is_set():
+            self.stop.wait(wait)
+        more = self.cache.take_changes(0)
+        services = dict(more.services)
+        services.update(changes.services)  # the earlier arrival time stands
+        return Changes(services, changes.node or more.node, changes.invalid + more.invalid)
+
+    def _sync_services(self, engine: NodeEngine, services: dict[ObjectKey, float]) -> bool:
+        started = time.monotonic()
+        affected = engine.retranslate(services, self.cache)
+        report = self._run_sync(engine, lambda: engine.sync_services(affected), "incremental")
+        done = time.monotonic()
+        ok = report is not None and not report.must_resync
+        if ok:
+            self._observe_latency(services, done)
+        else:
+            self.waiting = {**services, **self.waiting}
+        if report is not None:
+            latency = max(done - arrived for arrived in services.values())
+            event(
+                log,
+                "synced",
+                sync="incremental",
+                services=len(services),
+                operations=len(report.changes),
+                latency_ms=round(latency * 1000, 3),
+            )
+        self.metrics.observe_reconcile("incremental", done - started)
+        self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        return ok
+
+    def _full_sync(self, engine: NodeEngine, why: str) -> bool:
+        started = time.monotonic()
+        report = self._run_sync(engine, engine.full_sync, f"full ({why})")
+        done = time.monotonic()
+        ok = report is not None and not report.must_resync
+        if report is not None and (report.changes or why == "start"):
+            event(log, "synced", sync="full", why=why, operations=len(report.changes))
+        if ok and self.waiting:
+            self._observe_latency(self.waiting, done)
+            self.waiting = {}
+        self.metrics.observe_reconcile("full", done - started)
+        self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        return ok
+
+    def _observe_latency(self, arrivals: dict[ObjectKey, float], done: float) -> None:
+        for arrived in arrivals.values():
+            self.metrics.observe_latency(done - arrived)
+
+    def _run_sync(
+        self,
+        engine: NodeEngine,
+        sync: Callable[[], SyncReport],
+        what: str,
+        may_be_healthy: bool = True,
+    ) -> SyncReport | None:
+        """Run one sync; None when it failed as a whole (logged)."""
+        try:
+            report = sync()
+        except (KernelError, LinkError, OSError) as error:
+            event(log, "sync failed", level=logging.ERROR, sync=what, error=str(error))
+            return None
+        self.metrics.count_operations(report.changes, report.refused)
+        for failure in report.refused:
+            event(log, "change refused", level=logging.WARNING, change=str(failure))
+        for problem in set(report.problems) - self.problems:
+            event(log, "sync problem", level=logging.WARNING, problem=problem)
+        if what.startswith("full"):
+            self.problems = frozenset(report.problems)
+        virtual, real = len(engine.by_key), engine.real_servers
+        self.metrics.set_owned(virtual, real)
+        # Healthy means in step with the API server too: while a watch fails, the
+        # kernel is only as new as the last change seen (healthz turns 503 after
+        # 2 x --sync-period of that, as the contract asks).
+        healthy = may_be_healthy and not report.must_resync
+        if healthy and not any(r.failing for r in self.reflectors):
+            self.health.record_sync(virtual=virtual, real=real)
+            self.metrics.synced(time.time())
+        return report
+
+    def _serve_health_ports(self, engine: NodeEngine, changed: Iterable[ObjectKey] | None) -> None:
+        ports = self.health_table.update(self.cache, engine.config.node_name, changed)
+        self.health_ports.sync(ports)
+
+
+def _forget_udp_flow(flow: UdpFlow) -> None:
+    try:
+        delete_udp_flows(*flow)
+    except Exception as error:  # a courtesy to clients: never worth the agent's life
+        event(log, "conntrack cleanup failed", level=logging.WARNING, error=str(error))
+
+
+def run_agent(options: AgentOptions, stop: threading.Event) -> int:
+    configure_logging(options.log_format)
+    agent = Agent(options, stop)
+    return agent.run()

@@ -1,0 +1,177 @@
+"""`ipvsctl run`: the node agent's flags (those the Helm chart passes), then the agent.
+
+Durations are spelled as kube-proxy's flags and the chart spell them (Go's
+time.ParseDuration): `30s`, `15m`, `1h30m`, `500ms`, `0s`.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+import click
+
+from ipvsctl.cli.engine_commands import EXIT_ERROR, default_node_name, split_list
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration (`1h30m`, `500ms`, `0`); ValueError otherwise."""
+    spelled = text.strip()
+    if spelled == "0":
+        return 0.0
+    position, total = 0, 0.0
+    while position < len(spelled):
+        match = _PART.match(spelled, position)
+        if match is None:
+            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h30m, 500ms)")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if not spelled:
+        raise ValueError("an empty duration")
+    return total
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+@click.command("run")
+@click.option(
+    "--kubeconfig",
+    default=None,
+    help="Kubeconfig file; default: in-cluster, then $KUBECONFIG or ~/.kube/config.",
+)
+@click.option(
+    "--node-name",
+    default=default_node_name,
+    show_default="$NODE_NAME, then the hostname",
+    help="This node's Node object.",
+)
+@click.option(
+    "--scheduler",
+    default="rr",
+    show_default=True,
+    help="Scheduler of Services without an ipvsctl.io/scheduler annotation.",
+)
+@click.option(
+    "--interface",
+    default="kube-ipvs0",
+    show_default=True,
+    help="Dummy interface the service IPs are bound to.",
+)
+@click.option(
+    "--sync-period",
+    type=Duration(),
+    default="30s",
+    show_default=True,
+    help="How often the whole table is read and drift repaired.",
+)
+@click.option(
+    "--min-sync-period",
+    type=Duration(),
+    default="0s",
+    show_default=True,
+    help="Least time between two syncs; changes meanwhile are folded into one.",
+)
+@click.option(
+    "--nodeport-addresses",
+    multiple=True,
+    metavar="CIDRS",
+    help="Node addresses for NodePorts: comma-separated CIDRs, or repeat the flag. "
+    "Default: the Node's InternalIP and ExternalIP addresses.",
+)
+@click.option(
+    "--strict-arp",
+    is_flag=True,
+    help="Set arp_ignore=1 and arp_announce=2 (for ARP-based load balancers).",
+)
+@click.option(
+    "--graceful-period",
+    type=Duration(),
+    default="15m",
+    show_default=True,
+    help="Longest time a removed TCP real server drains at weight 0 before it is deleted.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text (key=value) or json; one line per event.",
+)
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1:10249",
+    show_default=True,
+    help="host:port of the Prometheus metrics endpoint.",
+)
+@click.option(
+    "--healthz-address", default="0.0.0.0:10256", show_default=True, help="host:port of /healthz."
+)
+def run(
+    kubeconfig: str | None,
+    node_name: str,
+    scheduler: str,
+    interface: str,
+    sync_period: float,
+    min_sync_period: float,
+    nodeport_addresses: Sequence[str],
+    strict_arp: bool,
+    graceful_period: float,
+    log_format: str,
+    metrics_address: str,
+    healthz_address: str,
+) -> None:
+    """Run the node agent: keep IPVS in step with the API server's Services and EndpointSlices."""
+    # Imported here: `apply` and friends need none of the agent (nor the API client).
+    from ipvsctl.agent.runner import AgentOptions, run_agent
+    from ipvsctl.kernel import KernelError
+    from ipvsctl.links import LinkError
+    from ipvsctl.reconcile import OptionError
+    from ipvsctl.sources.api_client import ApiConfigError
+
+    if sync_period <= 0:
+        raise click.BadParameter("must be more than 0s", param_hint="--sync-period")
+    options = AgentOptions(
+        kubeconfig=kubeconfig,
+        node_name=node_name,
+        scheduler=scheduler,
+        interface=interface,
+        sync_period=sync_period,
+        min_sync_period=min_sync_period,
+        nodeport_cidrs=split_list(nodeport_addresses),
+        strict_arp=strict_arp,
+        graceful_period=graceful_period,
+        log_format=log_format,
+        metrics_address=metrics_address,
+        healthz_address=healthz_address,
+    )
+    stop = threading.Event()
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    try:
+        sys.exit(run_agent(options, stop))
+    except (OptionError, ApiConfigError, KernelError, LinkError, ValueError, OSError) as error:
+        click.echo(f"ipvsctl: {error}", err=True)
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,219 @@
+"""The engine's logic against a narrow fake of the kernel: what it sends for each kind of
+change. (That the kernel does what those changes say is the kernel lab's to prove.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ipvsctl.agent.cluster_cache import SERVICE, SLICE, ClusterCache
+from ipvsctl.agent.engine import EngineSettings, NodeEngine
+from ipvsctl.model import AF_INET, Protocol
+from ipvsctl.model.desired import TranslateConfig
+from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
+from ipvsctl.plan.lines import change_line
+
+from .fake_node import FakeKernel, FakeLinks
+
+TCP, UDP = int(Protocol.TCP), int(Protocol.UDP)
+CONFIG = TranslateConfig(node_name="node-1", node_addresses=("192.168.0.10",))
+
+
+def service(name: str, ip: str, protocol: int = TCP, **fields: object) -> Service:
+    ports = (ServicePort("p", protocol, 80),)
+    return Service("shop", name, cluster_ips=(ip,), ports=ports)._replace(**fields)
+
+
+def endpoint_slice(name: str, *addresses: str, protocol: int = TCP) -> EndpointSlice:
+    endpoints = tuple(Endpoint((address,), node_name="node-1") for address in addresses)
+    return EndpointSlice(
+        "shop", f"{name}-1", name, AF_INET, (EndpointPort("p", protocol, 8080),), endpoints
+    )
+
+
+class Node:
+    def __init__(self, tmp_path: Path) -> None:
+        self.kernel, self.links, self.cache = FakeKernel(), FakeLinks(), ClusterCache()
+        self.flows: list[object] = []
+        self.now = 1000.0
+        self.engine = NodeEngine(
+            self.kernel,  # type: ignore[arg-type]
+            self.links,  # type: ignore[arg-type]
+            EngineSettings(graceful_period=60.0),
+            CONFIG,
+            forget_flow=self.flows.append,
+            clock=lambda: self.now,
+            record=tmp_path / "nodeports.json",
+        )
+
+    def start(self) -> list[str]:
+        self.engine.retranslate_all(self.cache, CONFIG)
+        self.cache.take_changes(0)
+        self.engine.full_sync()
+        return self.sent()
+
+    def sync(self) -> list[str]:
+        changes = self.cache.take_changes(0)
+        affected = self.engine.retranslate(changes.services, self.cache)
+        report = self.engine.sync_services(affected)
+        assert not report.must_resync, report
+        return self.sent()
+
+    def sent(self) -> list[str]:
+        return [change_line(change) for change in self.kernel.take_sent()]
+
+
+@pytest.fixture
+def node(tmp_path: Path, no_host_sysctls: None) -> Node:
+    node = Node(tmp_path)
+    node.cache.upsert(SERVICE, ("shop", "web"), service("web", "10.96.0.1"))
+    node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1", "10.244.1.2"))
+    return node
+
+
+def test_start_adopts_by_planning_against_the_kernel(node: Node) -> None:
+    assert node.start() == [
+        "-A -t 10.96.0.1:80 -s rr",
+        "-a -t 10.96.0.1:80 -r 10.244.1.1:8080 -m -w 1",
+        "-a -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 1",
+    ]
+    assert node.links.addresses == {"10.96.0.1"} and node.links.interface
+    # A restart finds everything in place: nothing is sent.
+    node.engine.table.clear()
+    node.engine.full_sync()
+    assert node.sent() == []
+
+
+def test_one_endpoint_added_is_one_operation_without_a_dump(node: Node) -> None:
+    node.start()
+    dumps = node.kernel.dumps
+    node.cache.upsert(
+        SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1", "10.244.1.2", "10.244.1.3")
+    )
+    assert node.sync() == ["-a -t 10.96.0.1:80 -r 10.244.1.3:8080 -m -w 1"]
+    assert node.kernel.dumps == dumps
+
+
+def test_an_unchanged_relist_sends_nothing(node: Node) -> None:
+    node.start()
+    node.cache.replace(SERVICE, {("shop", "web"): service("web", "10.96.0.1")})
+    assert node.cache.take_changes(0).empty
+
+
+def test_a_tcp_endpoint_that_leaves_drains_then_goes_once_idle(node: Node) -> None:
+    node.start()
+    node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1"))
+    assert node.sync() == ["-e -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 0"]
+    key = next(iter(node.engine.by_key))
+    held = node.kernel.table.services[key].real_servers
+    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=3)
+    node.engine.check_drains()
+    assert node.sent() == []  # still busy
+    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=0)
+    node.engine.check_drains()
+    assert node.sent() == ["-d -t 10.96.0.1:80 -r 10.244.1.2:8080"]
+    assert not node.engine.drains
+
+
+def test_a_drain_past_the_grace_period_goes_with_its_connections(node: Node) -> None:
+    node.start()
+    node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1"))
+    node.sync()
+    key = next(iter(node.engine.by_key))
+    held = node.kernel.table.services[key].real_servers
+    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=3)
+    node.now += 61
+    node.engine.check_drains()
+    assert node.sent() == ["-d -t 10.96.0.1:80 -r 10.244.1.2:8080"]
+
+
+def test_a_drained_endpoint_that_comes_back_gets_its_weight_back(node: Node) -> None:
+    node.start()
+    node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1"))
+    node.sync()
+    node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1", "10.244.1.2"))
+    assert node.sync() == ["-e -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 1"]
+    assert not node.engine.drains
+
+
+def test_a_udp_endpoint_goes_at_once_and_its_flows_are_forgotten(
+    tmp_path: Path, no_host_sysctls: None
+) -> None:
+    node = Node(tmp_path)
+    node.cache.upsert(SERVICE, ("shop", "dns"), service("dns", "10.96.0.10", UDP))
+    node.cache.upsert(
+        SLICE, ("shop", "dns-1"), endpoint_slice("dns", "10.244.1.1", "10.244.1.2", protocol=UDP)
+    )
+    node.start()
+    node.cache.upsert(SLICE, ("shop", "dns-1"), endpoint_slice("dns", "10.244.1.1", protocol=UDP))
+    assert node.sync() == ["-d -u 10.96.0.10:80 -r 10.244.1.2:8080"]
+    assert [tuple(flow) for flow in node.flows] == [("10.96.0.10", 80, "10.244.1.2", 8080)]  # type: ignore[arg-type]
+
+
+def test_a_deleted_service_goes_with_its_address(node: Node) -> None:
+    node.start()
+    node.cache.delete(SERVICE, ("shop", "web"))
+    assert node.sync() == ["-D -t 10.96.0.1:80"]
+    assert node.links.addresses == set()
+
+
+def test_a_scheduler_change_is_an_edit_in_place(node: Node) -> None:
+    node.start()
+    annotated = service("web", "10.96.0.1", annotations=(("ipvsctl.io/scheduler", "lc"),))
+    node.cache.upsert(SERVICE, ("shop", "web"), annotated)
+    assert node.sync() == ["-E -t 10.96.0.1:80 -s lc"]
+
+
+def test_a_bad_service_is_rejected_and_the_others_served(node: Node) -> None:
+    node.start()
+    bad = service("bad", "10.96.0.2", annotations=(("ipvsctl.io/scheduler", "fastest"),))
+    node.cache.upsert(SERVICE, ("shop", "bad"), bad)
+    assert node.sync() == []
+    assert list(node.engine.rejected) == [("shop", "bad")]
+    assert "fastest" in str(node.engine.rejected[("shop", "bad")][0])
+
+
+def test_a_key_taken_by_another_service_is_given_when_it_is_freed(node: Node) -> None:
+    node.start()
+    twin = service("twin", "10.96.0.1")
+    node.cache.upsert(SERVICE, ("shop", "twin"), twin)
+    node.cache.upsert(SLICE, ("shop", "twin-1"), endpoint_slice("twin", "10.244.9.9"))
+    assert node.sync() == []
+    assert ("shop", "twin") in node.engine.rejected
+    node.cache.delete(SERVICE, ("shop", "web"))
+    sent = node.sync()
+    # The twin's endpoint first; the web's drain (in the kernel's order, newest first).
+    assert sent[0] == "-a -t 10.96.0.1:80 -r 10.244.9.9:8080 -m -w 1"
+    assert sorted(sent[1:]) == [
+        "-e -t 10.96.0.1:80 -r 10.244.1.1:8080 -m -w 0",
+        "-e -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 0",
+    ]
+    assert node.engine.rejected == {}
+
+
+def test_drift_is_repaired_by_the_full_sync_and_none_costs_nothing(node: Node) -> None:
+    node.start()
+    node.engine.full_sync()
+    assert node.sent() == []
+    key = next(iter(node.engine.by_key))
+    del node.kernel.table.services[key]  # someone ran ipvsadm -D
+    node.engine.full_sync()
+    assert node.sent() == [
+        "-A -t 10.96.0.1:80 -s rr",
+        "-a -t 10.96.0.1:80 -r 10.244.1.1:8080 -m -w 1",
+        "-a -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 1",
+    ]
+
+
+def test_a_nodeport_is_recorded_before_it_is_added(node: Node, tmp_path: Path) -> None:
+    node.start()
+    ports = (ServicePort("p", TCP, 80, 30080),)
+    node.cache.upsert(
+        SERVICE, ("shop", "web"), service("web", "10.96.0.1", type="NodePort", ports=ports)
+    )
+    assert "-A -t 192.168.0.10:30080 -s rr" in node.sync()
+    assert "30080" in (tmp_path / "nodeports.json").read_text()
+    node.cache.delete(SERVICE, ("shop", "web"))
+    assert "-D -t 192.168.0.10:30080" in node.sync()
+    assert not (tmp_path / "nodeports.json").exists()
