@@ -2,10 +2,11 @@
 
 The only place that changes interfaces, addresses and /proc/sys. The pure
 pieces (`addresses_in_cidrs`, `wanted_sysctls`) live here too, beside the I/O
-they feed, and import nothing that reaches outside the process.
+they feed, and import nothing that reaches outside the process. The UDP
+conntrack cleanup (`links.conntrack`, pyroute2) is imported by the agent
+alone: `apply` never pays for it.
 """
 
-from ipvsctl.links.conntrack import ConntrackTable, delete_udp_flows
 from ipvsctl.links.dummy_interface import DummyInterface, node_addresses
 from ipvsctl.links.errors import LinkError
 from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
@@ -20,11 +21,9 @@ from ipvsctl.links.sysctls import (
 __all__ = [
     "DUMMY_KIND",
     "IFA_F_NODAD",
-    "ConntrackTable",
     "DummyInterface",
     "LinkError",
     "addresses_in_cidrs",
-    "delete_udp_flows",
     "is_node_address",
     "node_addresses",
     "read_sysctls",

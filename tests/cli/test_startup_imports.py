@@ -91,3 +91,10 @@ def test_the_links_room_loads_pyroute2_only_for_the_conntrack_cleanup() -> None:
         "import ipvsctl.cli.commands, ipvsctl.links, ipvsctl.links.conntrack", ("pyroute2",)
     )
     assert loaded == []
+
+
+def test_apply_loads_no_conntrack_code() -> None:
+    assert (
+        modules_after("import ipvsctl.cli.commands, ipvsctl.links", ("ipvsctl.links.conntrack",))
+        == []
+    )
