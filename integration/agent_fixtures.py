@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from integration.apply_fixtures import forget_everything, run
-from tests.sources.kube_api import KubeApi, node
+from tests.sources.kube_api import KubeApi, node, wait_for
 
 NODE = "node-1"
 NODE_ADDRESS = "10.250.0.10"  # on a dummy link of its own: a node address for NodePorts
@@ -35,15 +35,9 @@ WAIT = 20.0  # seconds a test waits for the agent to catch up: a guard, not a me
 
 
 def wait_until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """`probe()`'s first truthy result, polling; fails naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """`probe()`'s first truthy result; fails naming `what` after `timeout` s. Polls every
+    50 ms: most probes here run ipvsadm or ip, each a process in the kernel lab."""
+    return wait_for(probe, timeout, what, every=0.05)
 
 
 def table() -> str:
@@ -66,6 +60,25 @@ def real_server_lines(protocol_flag: str, address: str) -> list[str]:
         return []
     rows = re.findall(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", listing, re.M)
     return sorted(f"{a} {f} {w}" for a, f, w in rows if a != "RemoteAddress:Port")
+
+
+def read_metrics(address: str, timeout: float = 5) -> dict[str, float]:
+    """Every sample of the agent's /metrics at `address`, by `name{labels}`."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=timeout) as answer:
+        text = answer.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def netlink_operations(samples: dict[str, float]) -> int:
+    """The netlink operations the agent sent (ok and refused), from its metrics."""
+    return int(
+        sum(v for k, v in samples.items() if k.startswith("ipvsctl_netlink_operations_total"))
+    )
 
 
 class Agent:
@@ -103,25 +116,11 @@ class Agent:
         return time.monotonic() - started
 
     def metrics(self) -> dict[str, float]:
-        """Every sample of /metrics, by `name{labels}`."""
-        with urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=5) as answer:
-            text = answer.read().decode()
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
-        return samples
+        return read_metrics(METRICS)
 
     def operations(self) -> int:
         """Netlink operations sent so far (ok and refused)."""
-        return int(
-            sum(
-                v
-                for k, v in self.metrics().items()
-                if k.startswith("ipvsctl_netlink_operations_total")
-            )
-        )
+        return netlink_operations(self.metrics())
 
     def healthz(self) -> tuple[int, dict[str, Any]]:
         try:

@@ -35,12 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from integration.agent_fixtures import netlink_operations, read_metrics
 from integration.bench_apply import (
     compile_package,
     endpoint_ip,
@@ -197,19 +197,11 @@ def log_time(line: dict[str, Any]) -> float:
 
 
 def metrics() -> dict[str, float]:
-    with urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=30) as answer:
-        text = answer.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return read_metrics(METRICS, timeout=30)
 
 
 def operations() -> int:
-    samples = metrics().items()
-    return int(sum(v for k, v in samples if k.startswith("ipvsctl_netlink_operations_total")))
+    return netlink_operations(metrics())
 
 
 def full_syncs() -> tuple[int, float]:

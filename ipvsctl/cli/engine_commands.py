@@ -35,28 +35,43 @@ def split_list(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
+# The flags `apply`, `diff` and `run` spell alike, defined once so their names,
+# defaults and help cannot drift apart.
+def node_name_option(help: str) -> Callable[[Handler], Handler]:
+    return click.option(
+        "--node-name",
+        default=default_node_name,
+        show_default="$NODE_NAME, then the hostname",
+        help=help,
+    )
+
+
+scheduler_option = click.option(
+    "--scheduler",
+    default="rr",
+    show_default=True,
+    help="Scheduler of Services without an ipvsctl.io/scheduler annotation.",
+)
+interface_option = click.option(
+    "--interface",
+    default="kube-ipvs0",
+    show_default=True,
+    help="Dummy interface the service IPs are bound to.",
+)
+strict_arp_option = click.option(
+    "--strict-arp",
+    is_flag=True,
+    help="Set arp_ignore=1 and arp_announce=2 (for ARP-based load balancers).",
+)
+
+
 def translation_options(command: Handler) -> Handler:
-    """The flags `apply`, `diff` (and `run`) share."""
+    """The flags `apply` and `diff` share (`run` takes most of them too)."""
     for option in reversed(
         [
-            click.option(
-                "--node-name",
-                default=default_node_name,
-                show_default="$NODE_NAME, then the hostname",
-                help="This node, for internalTrafficPolicy/externalTrafficPolicy Local.",
-            ),
-            click.option(
-                "--scheduler",
-                default="rr",
-                show_default=True,
-                help="Scheduler of Services without an ipvsctl.io/scheduler annotation.",
-            ),
-            click.option(
-                "--interface",
-                default="kube-ipvs0",
-                show_default=True,
-                help="Dummy interface the service IPs are bound to.",
-            ),
+            node_name_option("This node, for internalTrafficPolicy/externalTrafficPolicy Local."),
+            scheduler_option,
+            interface_option,
             click.option(
                 "--nodeport-addresses",
                 multiple=True,
@@ -64,11 +79,7 @@ def translation_options(command: Handler) -> Handler:
                 help="Node addresses for NodePorts: comma-separated CIDRs, or repeat the "
                 "flag. No NodePorts when not given.",
             ),
-            click.option(
-                "--strict-arp",
-                is_flag=True,
-                help="Set arp_ignore=1 and arp_announce=2 (for ARP-based load balancers).",
-            ),
+            strict_arp_option,
             click.option(
                 "-o",
                 "--output",

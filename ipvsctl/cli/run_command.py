@@ -15,7 +15,14 @@ from types import FrameType
 
 import click
 
-from ipvsctl.cli.engine_commands import EXIT_ERROR, default_node_name, split_list
+from ipvsctl.cli.engine_commands import (
+    EXIT_ERROR,
+    interface_option,
+    node_name_option,
+    scheduler_option,
+    split_list,
+    strict_arp_option,
+)
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -58,24 +65,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
     default=None,
     help="Kubeconfig file; default: in-cluster, then $KUBECONFIG or ~/.kube/config.",
 )
-@click.option(
-    "--node-name",
-    default=default_node_name,
-    show_default="$NODE_NAME, then the hostname",
-    help="This node's Node object.",
-)
-@click.option(
-    "--scheduler",
-    default="rr",
-    show_default=True,
-    help="Scheduler of Services without an ipvsctl.io/scheduler annotation.",
-)
-@click.option(
-    "--interface",
-    default="kube-ipvs0",
-    show_default=True,
-    help="Dummy interface the service IPs are bound to.",
-)
+@node_name_option("This node's Node object.")
+@scheduler_option
+@interface_option
 @click.option(
     "--sync-period",
     type=Duration(),
@@ -97,11 +89,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
     help="Node addresses for NodePorts: comma-separated CIDRs, or repeat the flag. "
     "Default: the Node's InternalIP and ExternalIP addresses.",
 )
-@click.option(
-    "--strict-arp",
-    is_flag=True,
-    help="Set arp_ignore=1 and arp_announce=2 (for ARP-based load balancers).",
-)
+@strict_arp_option
 @click.option(
     "--graceful-period",
     type=Duration(),

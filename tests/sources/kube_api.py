@@ -258,8 +258,10 @@ class KubeApi:
         return kube_client.CoreV1Api(self._writer)
 
 
-def wait_for(probe: Callable[[], Any], timeout: float = CALL_TIMEOUT, what: str = "") -> Any:
-    """`probe()`'s first truthy result, trying every few milliseconds; fails the test
+def wait_for(
+    probe: Callable[[], Any], timeout: float = CALL_TIMEOUT, what: str = "", every: float = 0.005
+) -> Any:
+    """`probe()`'s first truthy result, trying every `every` seconds; fails the test
     (naming `what`) when none comes in `timeout` seconds (a guard, not a measurement)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -268,7 +270,7 @@ def wait_for(probe: Callable[[], Any], timeout: float = CALL_TIMEOUT, what: str 
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or probe}")
-        time.sleep(0.005)
+        time.sleep(every)
 
 
 def _snake(kind: str) -> str:
