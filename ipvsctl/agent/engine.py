@@ -25,11 +25,9 @@ from ipvsctl.agent.graceful import Drains, UdpFlow, forgotten_udp_flows
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.links import (
     DummyInterface,
-    LinkError,
     read_sysctls,
     running_kernel,
     wanted_sysctls,
-    write_sysctl,
 )
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
@@ -37,7 +35,7 @@ from ipvsctl.model.inputs import ObjectError, Service
 from ipvsctl.model.ipvs import ServiceKey, VirtualServerEntry
 from ipvsctl.plan import NodeFacts, Ownership, Plan, plan_ipvs_changes, plan_node
 from ipvsctl.plan.table_copy import apply_to_copy
-from ipvsctl.reconcile.node_reconcile import check_interface
+from ipvsctl.reconcile.node_reconcile import addresses_to_unbind, carry_out, check_interface
 from ipvsctl.state.nodeport_record import (
     lock_record,
     read_nodeports,
@@ -279,51 +277,35 @@ class NodeEngine:
             problem = self._write_record(self.recorded | nodeports)
             if problem:
                 return SyncReport(problems=(problem,), must_resync=True)
-        problems: list[str] = []
-        resync = False
-        try:
-            if plan.create_interface:
-                self.links.create(plan.interface)
-            self.links.add_addresses(plan.interface, plan.addresses_add)
-            self.bound |= set(plan.addresses_add)
-        except LinkError as error:
-            problems.append(str(error))
-            resync = True
-        for name, value in plan.sysctls:
-            try:
-                write_sysctl(name, value)
-            except LinkError as error:  # e.g. a read-only /proc/sys in a container
-                problems.append(str(error))
         before = {
             c.service.key: self.table[c.service.key]
             for c in plan.ipvs
             if c.service.key in self.table
         }
-        refused = self.kernel.apply(plan.ipvs)
+        done, refused, link_problems = carry_out(plan, self.kernel, self.links)
+        problems = list(link_problems)
         refused_ids = {id(failure.change) for failure in refused}
         accepted = [change for change in plan.ipvs if id(change) not in refused_ids]
         apply_to_copy(self.table, accepted)
-        # A refused -D leaves a virtual server that is still ours: its address stays
-        # bound and its key recorded, so a later sync deletes it rather than losing it.
-        kept = {f.change.service.key for f in refused if f.change.op is Op.DELETE_SERVICE}
-        keep_bound = {key.address for key in kept}
-        unbind = [a for a in plan.addresses_del if a not in keep_bound]
-        try:
-            self.links.delete_addresses(plan.interface, unbind)
-            self.bound -= set(unbind)
-        except LinkError as error:
-            problems.append(str(error))
-            resync = True
+        self.bound |= set(done.addresses_add)
+        self.bound -= set(done.addresses_del)
+        # A refused -D keeps its key recorded (carry_out keeps its address), so a later
+        # sync deletes it rather than losing it.
         gone = {c.service.key for c in accepted if c.op is Op.DELETE_SERVICE}
         if gone & self.recorded:
-            problem = self._write_record((self.recorded - gone) | (kept & self.recorded))
+            problem = self._write_record(self.recorded - gone)
             problems += [problem] if problem else []
         if self.forget_flow is not None:
             for flow in forgotten_udp_flows(accepted, before):
                 self.forget_flow(flow)
-        # The copy is wrong only when the kernel's answer says it may be (a refusal is
-        # otherwise left out of the copy, which stays right).
-        resync |= any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
+        # Addresses that could not be bound or unbound need the next full sync; so does
+        # the copy of the table when the kernel's answer says it may be wrong (a refusal
+        # is otherwise left out of the copy, which stays right).
+        links_failed = (done.create_interface, done.addresses_add) != (
+            plan.create_interface,
+            plan.addresses_add,
+        ) or done.addresses_del != addresses_to_unbind(plan, refused)
+        resync = links_failed or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
         return SyncReport(tuple(plan.ipvs), tuple(refused), tuple(problems), resync)
 
     def _write_record(self, keys: frozenset[ServiceKey]) -> str:

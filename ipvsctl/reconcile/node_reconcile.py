@@ -29,7 +29,7 @@ from ipvsctl.links import (
     write_sysctl,
 )
 from ipvsctl.model import ServiceKey
-from ipvsctl.model.changes import ChangeFailure
+from ipvsctl.model.changes import ChangeFailure, Op
 from ipvsctl.model.desired import DesiredState, TranslateConfig
 from ipvsctl.model.inputs import Inputs, ObjectError
 from ipvsctl.plan import NodeFacts, Plan, nodeport_keys_to_record, plan_node
@@ -197,7 +197,9 @@ def carry_out(
 
     Returns what was done of the link, address and sysctl steps, the IPVS
     changes the kernel refused, and one line per link, address or sysctl
-    step that failed.
+    step that failed. A `-D` the kernel refused leaves a virtual server that
+    is still ours: its address stays bound (and so it stays ours), for a
+    later plan to delete it rather than forget it as foreign.
     """
     problems: list[str] = []
     done = plan
@@ -217,12 +219,21 @@ def carry_out(
             problems.append(str(error))
     done = done._replace(sysctls=tuple(written))
     refused = kernel.apply(plan.ipvs)
+    unbind = addresses_to_unbind(plan, refused)
     try:
-        links.delete_addresses(plan.interface, plan.addresses_del)
+        links.delete_addresses(plan.interface, unbind)
+        done = done._replace(addresses_del=unbind)
     except LinkError as error:
         problems.append(str(error))
         done = done._replace(addresses_del=())
     return done, refused, tuple(problems)
+
+
+def addresses_to_unbind(plan: Plan, refused: Sequence[ChangeFailure]) -> tuple[str, ...]:
+    """The plan's address removals, less those still carrying a virtual server whose `-D`
+    the kernel refused."""
+    kept = {f.change.service.key.address for f in refused if f.change.op is Op.DELETE_SERVICE}
+    return tuple(address for address in plan.addresses_del if address not in kept)
 
 
 def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:

@@ -41,6 +41,13 @@ class FakeKernel:
                 failures.append(ChangeFailure(change, 17, str(refused)))
         return failures
 
+    @classmethod
+    def from_fake(cls, other: FakeKernel) -> FakeKernel:
+        """A kernel of this kind holding `other`'s table."""
+        kernel = cls()
+        kernel.table = other.table
+        return kernel
+
     def take_sent(self) -> list[IpvsChange]:
         sent, self.sent = self.sent, []
         return sent

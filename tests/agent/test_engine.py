@@ -3,6 +3,8 @@ change. (That the kernel does what those changes say is the kernel lab's to prov
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from ipvsctl.agent.cluster_cache import SERVICE, SLICE, ClusterCache
 from ipvsctl.agent.engine import EngineSettings, NodeEngine
 from ipvsctl.model import AF_INET, Protocol
+from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 from ipvsctl.plan.lines import change_line
@@ -217,3 +220,27 @@ def test_a_nodeport_is_recorded_before_it_is_added(node: Node, tmp_path: Path) -
     node.cache.delete(SERVICE, ("shop", "web"))
     assert "-D -t 192.168.0.10:30080" in node.sync()
     assert not (tmp_path / "nodeports.json").exists()
+
+
+class RefusingDeletes(FakeKernel):
+    """The kernel refusing every -D (EBUSY), as it may for a service in use."""
+
+    def apply(self, changes: Sequence[IpvsChange]) -> list[ChangeFailure]:
+        refused = [c for c in changes if c.op is Op.DELETE_SERVICE]
+        self.sent.extend(refused)
+        failures = super().apply([c for c in changes if c.op is not Op.DELETE_SERVICE])
+        return failures + [ChangeFailure(c, errno.EBUSY, "busy") for c in refused]
+
+
+def test_a_refused_delete_keeps_its_address_and_is_tried_again(node: Node) -> None:
+    node.start()
+    node.engine.kernel = node.kernel = RefusingDeletes.from_fake(node.kernel)
+    node.cache.delete(SERVICE, ("shop", "web"))
+    changes = node.cache.take_changes(0)
+    report = node.engine.sync_services(node.engine.retranslate(changes.services, node.cache))
+    assert [change_line(c) for c in report.changes] == ["-D -t 10.96.0.1:80"]
+    # Still ours: the address stays bound, so the next full sync deletes it again.
+    assert node.links.addresses == {"10.96.0.1"} and "10.96.0.1" in node.engine.bound
+    node.kernel.take_sent()
+    node.engine.full_sync()
+    assert node.sent() == ["-D -t 10.96.0.1:80"]
