@@ -33,7 +33,7 @@ FROM ${PYTHON_IMAGE}
 # release, and the base image tag already fixes the Debian release.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ipvsadm kmod \
+    && apt-get install -y --no-install-recommends ipvsadm kmod nftables \
     && rm -rf /var/lib/apt/lists/*
 # Same base image in both stages, so the virtualenv's interpreter path holds.
 COPY --from=build /opt/ipvsctl /opt/ipvsctl

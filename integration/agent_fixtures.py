@@ -84,7 +84,7 @@ def netlink_operations(samples: dict[str, float]) -> int:
 class Agent:
     """`ipvsctl run` as a process; `metrics()` and `healthz()` read its endpoints."""
 
-    def __init__(self, kubeconfig: Path, log: Path, *flags: str) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, *flags: str, netfilter: bool = False) -> None:
         self.argv = [
             sys.executable,
             "-m",
@@ -96,6 +96,8 @@ class Agent:
             f"--metrics-address={METRICS}",
             f"--healthz-address={HEALTHZ}",
             "--log-format=json",
+            # UML has no nftables for IP traffic (see apply_fixtures.NETFILTER_COMMANDS).
+            *(() if netfilter else ("--no-netfilter",)),
             *flags,
         ]
         self.log = log

@@ -29,7 +29,18 @@ def run(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-def ipvsctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+# The User-Mode Linux lab's kernel has no nftables for IP traffic, so `apply` and
+# `diff` there take --no-netfilter; the table is tested in QEMU (integration/netfilter).
+NETFILTER_COMMANDS = frozenset({"apply", "diff", "run"})
+
+
+def ipvsctl(
+    *args: str, stdin: str | None = None, netfilter: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`ipvsctl ARGS` as a user runs it; `apply`, `diff` and `run` get --no-netfilter
+    unless `netfilter`."""
+    if args and args[0] in NETFILTER_COMMANDS and not netfilter:
+        args = (args[0], "--no-netfilter", *args[1:])
     return subprocess.run(
         [sys.executable, "-m", "ipvsctl", *args],
         input=stdin,

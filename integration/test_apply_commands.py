@@ -823,3 +823,30 @@ def test_an_external_ip_that_is_a_node_address_is_not_bound_nor_owned(tmp_path: 
     listing = run("ipvsadm", "-Ln")
     assert service_line("-t", f"{NODE_ADDR}:8443") in listing
     assert f"{NODE_ADDR}:80" not in listing
+
+
+def test_without_nftables_for_ip_traffic_apply_diff_and_run_stop_naming_no_netfilter(
+    tmp_path: Path,
+) -> None:
+    # This User-Mode Linux kernel has nf_tables for the bridge family only: no table of
+    # family inet can exist here (integration/netfilter tests the table in QEMU).
+    before = node_state()
+    manifest = web(tmp_path)
+    for command in (
+        ["apply", "-f", manifest],
+        ["diff", "-f", manifest],
+        ["run", "--kubeconfig", str(tmp_path / "none"), "--nodeport-addresses", NODE_CIDR],
+    ):
+        done = ipvsctl(*command, netfilter=True)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.startswith("ipvsctl: netfilter: this kernel cannot hold"), done.stderr
+        assert "--no-netfilter" in done.stderr and done.stderr.count("\n") == 1
+        assert done.stdout == ""
+        assert node_state() == before
+
+
+def test_cleanup_finds_no_netfilter_table_where_none_can_be(tmp_path: Path) -> None:
+    apply_ok("-f", web(tmp_path))
+    done = ipvsctl("cleanup")
+    assert done.returncode == 0, done.stderr
+    assert not any(line.startswith("nft") for line in plan_lines(done))

@@ -8,7 +8,8 @@ one netlink operation whatever the cluster's size. A full sync (at start, and
 every sync period) dumps the kernel once and plans everything against it: it
 adopts what a previous run left (no flush: counters survive), and repairs
 drift (`ipvsadm -D`, an unbound address), at zero operations when there is
-none. Graceful termination is `graceful.py`'s.
+none. Graceful termination is `graceful.py`'s; the netfilter table is kept the
+same way, element by element (`netfilter_sync.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ipvsctl.agent.cluster_cache import ClusterCache, ObjectKey
 from ipvsctl.agent.graceful import Drains, UdpFlow, forgotten_udp_flows
@@ -33,9 +34,15 @@ from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import ObjectError, Service
 from ipvsctl.model.ipvs import ServiceKey, VirtualServerEntry
+from ipvsctl.netfilter.nft import NetfilterError
 from ipvsctl.plan import NodeFacts, Ownership, Plan, plan_ipvs_changes, plan_node
 from ipvsctl.plan.table_copy import apply_to_copy
-from ipvsctl.reconcile.node_reconcile import addresses_to_unbind, carry_out, check_interface
+from ipvsctl.reconcile.node_reconcile import (
+    addresses_to_unbind,
+    carry_out,
+    carry_out_netfilter,
+    check_interface,
+)
 from ipvsctl.state.nodeport_record import (
     lock_record,
     read_nodeports,
@@ -43,6 +50,10 @@ from ipvsctl.state.nodeport_record import (
     write_nodeports,
 )
 from ipvsctl.translate import conflict_error, translate_service
+
+if TYPE_CHECKING:
+    from ipvsctl.agent.netfilter_sync import NetfilterSync
+    from ipvsctl.netfilter import NetfilterPlan
 
 ForgetFlow = Callable[[UdpFlow], None]
 
@@ -65,6 +76,8 @@ class SyncReport(NamedTuple):
     refused: tuple[ChangeFailure, ...] = ()
     problems: tuple[str, ...] = ()
     must_resync: bool = False
+    netfilter: NetfilterPlan | None = None  # the table's transaction, when one was sent
+    netfilter_refused: bool = False
 
 
 class NodeEngine:
@@ -79,8 +92,10 @@ class NodeEngine:
         forget_flow: ForgetFlow | None = None,
         clock: Callable[[], float] = time.monotonic,
         record: Path | None = None,
+        netfilter: NetfilterSync | None = None,
     ) -> None:
         self.kernel, self.links, self.settings, self.config = kernel, links, settings, config
+        self.netfilter = netfilter  # None: --no-netfilter
         self.forget_flow, self.clock = forget_flow, clock
         self.wanted: dict[ObjectKey, tuple[DesiredVirtualServer, ...]] = {}
         self.by_key: dict[ServiceKey, DesiredVirtualServer] = {}
@@ -202,7 +217,8 @@ class NodeEngine:
             ipvs=changes,
             addresses_del=tuple(delete),
         )
-        report = self._carry_out(plan, wanted)
+        netfilter = self.netfilter.plan_changed(affected, self.by_key) if self.netfilter else None
+        report = self._carry_out(plan, wanted, netfilter)
         self.drains.refresh(self.table, self.by_key, affected, self.clock())
         return report
 
@@ -227,9 +243,17 @@ class NodeEngine:
             wanted_sysctls=sysctls,
             expired_drains=self.drains.expired(self.clock()),
         )
+        unread, netfilter = "", None
+        if self.netfilter is not None:
+            try:
+                netfilter = self.netfilter.plan_all(desired.virtual_servers)
+            except NetfilterError as error:
+                unread = str(error)
         self.table = {entry.service.key: entry for entry in dump}
         self.bound = set(facts.bound_addresses)
-        report = self._carry_out(plan, desired.virtual_servers)
+        report = self._carry_out(plan, desired.virtual_servers, netfilter)
+        if unread:  # IPVS goes on; the table waits for the next (repair) sync
+            report = report._replace(problems=(*report.problems, unread), must_resync=True)
         # Now exactly the desired NodePorts, and those whose delete failed (still ours).
         nodeports = {vs.key for vs in desired.virtual_servers if not vs.bound or vs.key.is_fwmark}
         recorded = frozenset(nodeports | {key for key in self.recorded if key in self.table})
@@ -264,12 +288,27 @@ class NodeEngine:
 
     # --- carrying a plan out ----------------------------------------------------------
 
-    def _carry_out(self, plan: Plan, wanted: Sequence[DesiredVirtualServer]) -> SyncReport:
-        """Carry the plan out as `apply` does (interface and addresses, sysctls, IPVS, then
-        address removals), keeping the copy of the table, the bound addresses and the
-        NodePort record in step with what the kernel accepted."""
+    def _carry_out(
+        self,
+        plan: Plan,
+        wanted: Sequence[DesiredVirtualServer],
+        netfilter: NetfilterPlan | None = None,
+    ) -> SyncReport:
+        """Carry the plan out as `apply` does (the netfilter table, interface and addresses,
+        sysctls, IPVS, then address removals), keeping the copy of the table, the bound
+        addresses and the NodePort record in step with what the kernel accepted."""
+        netfilter_problem, sent = "", None
+        if netfilter is not None and self.netfilter is not None and not netfilter.is_empty:
+            netfilter_problem = carry_out_netfilter(netfilter, self.netfilter.nft)
+            sent = netfilter
         if plan.is_empty:
-            return SyncReport()
+            # A refused transaction leaves the tally ahead of the table: a full sync reads it.
+            return SyncReport(
+                problems=(netfilter_problem,) if netfilter_problem else (),
+                must_resync=bool(netfilter_problem),
+                netfilter=sent,
+                netfilter_refused=bool(netfilter_problem),
+            )
         # Recorded before the first change, so a crash half-way still knows them ours;
         # a record that cannot be written stops everything, as with `apply`.
         nodeports = {vs.key for vs in wanted if not vs.bound or vs.key.is_fwmark}
@@ -283,7 +322,8 @@ class NodeEngine:
             if c.service.key in self.table
         }
         done, refused, link_problems = carry_out(plan, self.kernel, self.links)
-        problems = list(link_problems)
+        problems = [netfilter_problem] if netfilter_problem else []
+        problems += link_problems
         refused_ids = {id(failure.change) for failure in refused}
         accepted = [change for change in plan.ipvs if id(change) not in refused_ids]
         apply_to_copy(self.table, accepted)
@@ -305,8 +345,20 @@ class NodeEngine:
             plan.create_interface,
             plan.addresses_add,
         ) or done.addresses_del != addresses_to_unbind(plan, refused)
-        resync = links_failed or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
-        return SyncReport(tuple(plan.ipvs), tuple(refused), tuple(problems), resync)
+        # So does a refused nft transaction: the tally holds what the table does not.
+        resync = (
+            links_failed
+            or bool(netfilter_problem)
+            or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
+        )
+        return SyncReport(
+            tuple(plan.ipvs),
+            tuple(refused),
+            tuple(problems),
+            resync,
+            sent,
+            bool(netfilter_problem),
+        )
 
     def _write_record(self, keys: frozenset[ServiceKey]) -> str:
         """Rewrite the NodePort record (under its lock, as `apply` does); a problem, or ""."""

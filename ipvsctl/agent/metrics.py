@@ -63,6 +63,13 @@ class AgentMetrics:
             ["op", "result"],
             registry=r,
         )
+        self._elements = Counter(
+            "ipvsctl_netfilter_element_changes",
+            "Set elements of ipvsctl's nftables table changed by nft transactions, by op "
+            "(add, delete) and result (ok, or error: the whole transaction was refused).",
+            ["op", "result"],
+            registry=r,
+        )
         self._virtual = Gauge(
             "ipvsctl_owned_virtual_servers",
             "IPVS virtual servers ipvsctl owns on this node after the last sync.",
@@ -133,6 +140,12 @@ class AgentMetrics:
                 self._operations.labels(op=op.value, result="ok").inc(ok)
         for op, count in failed.items():
             self._operations.labels(op=op.value, result="error").inc(count)
+
+    def count_element_changes(self, added: int, deleted: int, ok: bool) -> None:
+        result = "ok" if ok else "error"
+        for op, count in (("add", added), ("delete", deleted)):
+            if count:
+                self._elements.labels(op=op, result=result).inc(count)
 
     def set_owned(self, virtual: int, real: int) -> None:
         self._virtual.set(virtual)

@@ -6,7 +6,8 @@ been listed yet); adopt the kernel's table with one full sync. Then one loop,
 one thread: take the Services that changed (bursts fold into one sync, at most
 one in flight, none sooner than --min-sync-period after the last), sync them;
 a full sync every --sync-period; the drain check every few seconds while real
-servers drain. SIGTERM ends the loop and leaves the kernel as it is.
+servers drain. The netfilter table (unless --no-netfilter) goes with each sync.
+SIGTERM ends the loop and leaves the kernel as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ipvsctl.agent.health import SyncHealth, serve_healthz
 from ipvsctl.agent.health_ports import HealthPortTable
 from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
+from ipvsctl.agent.netfilter_sync import NetfilterSync
 from ipvsctl.agent.rejections import Rejections
 from ipvsctl.agent.service_health import HealthCheckPorts
 from ipvsctl.kernel import IpvsKernel, KernelError
@@ -33,7 +35,8 @@ from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_ad
 from ipvsctl.links.conntrack import delete_udp_flows
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
-from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options
+from ipvsctl.netfilter import NetfilterOptions, NftTable
+from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options, read_netfilter
 from ipvsctl.sources.api_client import api_client
 from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
 
@@ -58,6 +61,9 @@ class AgentOptions(NamedTuple):
     log_format: str = "text"
     metrics_address: str = "127.0.0.1:10249"
     healthz_address: str = "0.0.0.0:10256"
+    netfilter: bool = True  # False: --no-netfilter
+    cluster_cidrs: tuple[str, ...] = ()
+    masquerade_all: bool = False
 
 
 def translate_config(
@@ -90,10 +96,19 @@ class Agent:
         self.offered = available_schedulers() or frozenset()
         check_options(
             EngineOptions(
-                options.node_name, options.scheduler, options.interface, options.nodeport_cidrs
+                options.node_name,
+                options.scheduler,
+                options.interface,
+                options.nodeport_cidrs,
+                cluster_cidrs=options.cluster_cidrs,
             ),
             self.offered,
         )
+        # Before anything is watched or changed: a kernel that cannot hold the table
+        # stops the agent with one line naming --no-netfilter.
+        self.nft = NftTable() if options.netfilter else None
+        if self.nft is not None:
+            read_netfilter(self.nft)
         self.client = api_client(options.kubeconfig)
         self.rejections = Rejections(self.client, options.node_name, self.metrics)
         hooks = ReflectorHooks(
@@ -170,8 +185,9 @@ class Agent:
             kernel,
             links,
             EngineSettings(options.interface, options.strict_arp, options.graceful_period),
-            self._config(),
+            config := self._config(),
             forget_flow=_forget_udp_flow,
+            netfilter=self._netfilter(config),
         )
         # Marks are dropped before everything is translated, not after: a change that
         # arrives meanwhile is marked again, and synced by the loop.
@@ -217,6 +233,15 @@ class Agent:
                 next_drain = time.monotonic() + DRAIN_CHECK_SECONDS
         event(log, "stopping; the kernel's table is left as it is")
 
+    def _netfilter(self, config: TranslateConfig) -> NetfilterSync | None:
+        if self.nft is None:
+            return None
+        options = self.options
+        return NetfilterSync(
+            self.nft,
+            NetfilterOptions(options.cluster_cidrs, options.masquerade_all, config.local_addresses),
+        )
+
     def _reconfigure(self, engine: NodeEngine) -> bool:
         """Read this node's addresses and Node again; True (all translated anew) when the
         translation depends on something that changed."""
@@ -224,6 +249,8 @@ class Agent:
         if config == engine.config:
             return False
         event(log, "node changed; translating every Service again")
+        if engine.netfilter is not None:
+            engine.netfilter.set_node_addresses(config.local_addresses)
         engine.retranslate_all(self.cache, config)
         self._serve_health_ports(engine, None)
         return True
@@ -255,6 +282,7 @@ class Agent:
                 sync="incremental",
                 services=len(services),
                 operations=len(report.changes),
+                nft_elements=_elements(report),
                 latency_ms=round(latency * 1000, 3),
             )
         self.metrics.observe_reconcile("incremental", done - started)
@@ -271,8 +299,15 @@ class Agent:
         gc.freeze()
         done = time.monotonic()
         ok = report is not None and not report.must_resync
-        if report is not None and (report.changes or why == "start"):
-            event(log, "synced", sync="full", why=why, operations=len(report.changes))
+        if report is not None and (report.changes or report.netfilter or why == "start"):
+            event(
+                log,
+                "synced",
+                sync="full",
+                why=why,
+                operations=len(report.changes),
+                nft_elements=_elements(report),
+            )
         if ok and self.waiting:
             self._observe_latency(self.waiting, done)
             self.waiting = {}
@@ -298,6 +333,11 @@ class Agent:
             event(log, "sync failed", level=logging.ERROR, sync=what, error=str(error))
             return None
         self.metrics.count_operations(report.changes, report.refused)
+        if report.netfilter is not None:
+            changes = report.netfilter.changes
+            self.metrics.count_element_changes(
+                len(changes.add), len(changes.delete), not report.netfilter_refused
+            )
         for failure in report.refused:
             event(log, "change refused", level=logging.WARNING, change=str(failure))
         for problem in set(report.problems) - self.problems:
@@ -318,6 +358,13 @@ class Agent:
     def _serve_health_ports(self, engine: NodeEngine, changed: Iterable[ObjectKey] | None) -> None:
         ports = self.health_table.update(self.cache, engine.config.node_name, changed)
         self.health_ports.sync(ports)
+
+
+def _elements(report: SyncReport) -> int:
+    """Set elements the sync's nft transaction added or deleted (0: none was sent)."""
+    if report.netfilter is None:
+        return 0
+    return len(report.netfilter.changes.add) + len(report.netfilter.changes.delete)
 
 
 def _forget_udp_flow(flow: UdpFlow) -> None:

@@ -65,6 +65,33 @@ strict_arp_option = click.option(
 )
 
 
+def netfilter_options(command: Handler) -> Handler:
+    """`--cluster-cidr`, `--masquerade-all` and `--no-netfilter` (`apply`, `diff`, `run`)."""
+    for option in reversed(
+        [
+            click.option(
+                "--cluster-cidr",
+                "cluster_cidrs",
+                multiple=True,
+                metavar="CIDRS",
+                help="The pod network: ClusterIP traffic from outside it is masqueraded. "
+                "Comma-separated CIDRs, or repeat the flag.",
+            ),
+            click.option(
+                "--masquerade-all", is_flag=True, help="Masquerade all ClusterIP traffic."
+            ),
+            click.option(
+                "--no-netfilter",
+                is_flag=True,
+                help="Write no netfilter state (no nftables table): for CNIs that masquerade "
+                "and filter service traffic themselves, and kernels without nftables.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def translation_options(command: Handler) -> Handler:
     """The flags `apply` and `diff` share (`run` takes most of them too)."""
     for option in reversed(
@@ -80,6 +107,7 @@ def translation_options(command: Handler) -> Handler:
                 "flag. No NodePorts when not given.",
             ),
             strict_arp_option,
+            netfilter_options,
             click.option(
                 "-o",
                 "--output",
@@ -99,6 +127,9 @@ def _engine_options(
     interface: str,
     nodeport_addresses: Sequence[str],
     strict_arp: bool,
+    cluster_cidrs: Sequence[str],
+    masquerade_all: bool,
+    no_netfilter: bool,
 ) -> EngineOptions:
     return EngineOptions(
         node_name=node_name,
@@ -106,6 +137,9 @@ def _engine_options(
         interface=interface,
         nodeport_cidrs=split_list(nodeport_addresses),
         strict_arp=strict_arp,
+        netfilter=not no_netfilter,
+        cluster_cidrs=split_list(cluster_cidrs),
+        masquerade_all=masquerade_all,
     )
 
 
@@ -171,14 +205,27 @@ def apply(
     interface: str,
     nodeport_addresses: Sequence[str],
     strict_arp: bool,
+    cluster_cidrs: Sequence[str],
+    masquerade_all: bool,
+    no_netfilter: bool,
     output: str,
 ) -> None:
     """Make the kernel match the Services and EndpointSlices in FILEs.
 
     Only what differs is changed; virtual servers ipvsctl does not own are
-    never touched. Prints what it did, one ipvsadm-like line per change.
+    never touched, nor any nftables table but ipvsctl's own. Prints what it
+    did, one ipvsadm-like (or nft) line per change.
     """
-    options = _engine_options(node_name, scheduler, interface, nodeport_addresses, strict_arp)
+    options = _engine_options(
+        node_name,
+        scheduler,
+        interface,
+        nodeport_addresses,
+        strict_arp,
+        cluster_cidrs,
+        masquerade_all,
+        no_netfilter,
+    )
     outcome = _run(files, options, output, apply=not dry_run)
     sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)
 
@@ -193,10 +240,22 @@ def diff(
     interface: str,
     nodeport_addresses: Sequence[str],
     strict_arp: bool,
+    cluster_cidrs: Sequence[str],
+    masquerade_all: bool,
+    no_netfilter: bool,
     output: str,
 ) -> None:
     """Print what `apply` would change: exit 0 when nothing, 1 when something, 2 on error."""
-    options = _engine_options(node_name, scheduler, interface, nodeport_addresses, strict_arp)
+    options = _engine_options(
+        node_name,
+        scheduler,
+        interface,
+        nodeport_addresses,
+        strict_arp,
+        cluster_cidrs,
+        masquerade_all,
+        no_netfilter,
+    )
     outcome = _run(files, options, output, apply=False)
     sys.exit(EXIT_OK if outcome.plan.is_empty else EXIT_CHANGES)
 
@@ -208,7 +267,8 @@ def diff(
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
 def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
-    """Remove everything ipvsctl owns: its virtual servers, addresses and interface.
+    """Remove everything ipvsctl owns: its virtual servers, addresses, interface and
+    nftables table.
 
     Virtual servers on other addresses, and NodePort ones ipvsctl did not
     create, stay as they are.

@@ -18,6 +18,7 @@ import click
 from ipvsctl.cli.engine_commands import (
     EXIT_ERROR,
     interface_option,
+    netfilter_options,
     node_name_option,
     scheduler_option,
     split_list,
@@ -90,6 +91,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
     "Default: the Node's InternalIP and ExternalIP addresses.",
 )
 @strict_arp_option
+@netfilter_options
 @click.option(
     "--graceful-period",
     type=Duration(),
@@ -122,6 +124,9 @@ def run(
     min_sync_period: float,
     nodeport_addresses: Sequence[str],
     strict_arp: bool,
+    cluster_cidrs: Sequence[str],
+    masquerade_all: bool,
+    no_netfilter: bool,
     graceful_period: float,
     log_format: str,
     metrics_address: str,
@@ -150,6 +155,9 @@ def run(
         log_format=log_format,
         metrics_address=metrics_address,
         healthz_address=healthz_address,
+        netfilter=not no_netfilter,
+        cluster_cidrs=split_list(cluster_cidrs),
+        masquerade_all=masquerade_all,
     )
     stop = threading.Event()
 

@@ -7,6 +7,14 @@ from typing import NamedTuple
 from ipvsctl.model.inputs import ObjectError
 from ipvsctl.model.ipvs import RealServer, ServiceKey, VirtualServer
 
+# What a virtual server's address is to its Service (`DesiredVirtualServer.kind`): the
+# netfilter table treats each differently, as kube-proxy's IPVS mode does with its
+# KUBE-CLUSTER-IP, KUBE-EXTERNAL-IP, KUBE-LOAD-BALANCER and KUBE-NODE-PORT-* sets.
+CLUSTER_IP = "cluster"  # spec.clusterIPs
+EXTERNAL_IP = "external"  # spec.externalIPs
+LOAD_BALANCER = "load-balancer"  # status.loadBalancer.ingress[].ip
+NODE_PORT = "nodeport"  # a node address with spec.ports[].nodePort
+
 
 class DesiredVirtualServer(NamedTuple):
     """One virtual server as the Services want it.
@@ -15,12 +23,27 @@ class DesiredVirtualServer(NamedTuple):
     Service's "namespace/name". `bound` is True when the address must be on
     the dummy interface (every service IP except node addresses: NodePorts).
     (A NamedTuple: translate builds one per virtual server, 10,000s at a time.)
+
+    The rest is for the netfilter table, which IPVS alone cannot replace:
+    `kind` (above); `local` when the traffic policy that chose `real_servers` is
+    Local (internalTrafficPolicy for cluster IPs, externalTrafficPolicy for the
+    rest: such traffic keeps its client address); `source_ranges`, the Service's
+    loadBalancerSourceRanges (canonical CIDRs; load-balancer IPs only);
+    `local_endpoints`, the addresses of `real_servers` that run on this node (a
+    pod reaching itself through the Service needs masquerading: hairpin);
+    `health_check_port`, the Service's healthCheckNodePort (load-balancer IPs of
+    Local-policy Services only), which cloud health checks reach on the service IP.
     """
 
     service: VirtualServer
     real_servers: tuple[RealServer, ...]
     owner: str
     bound: bool = True
+    kind: str = CLUSTER_IP
+    local: bool = False
+    source_ranges: tuple[str, ...] = ()
+    local_endpoints: tuple[str, ...] = ()
+    health_check_port: int = 0
 
     @property
     def key(self) -> ServiceKey:

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ipvsctl.kernel import IpvsKernel
 from ipvsctl.kernel.schedulers import available_schedulers
@@ -42,6 +42,9 @@ from ipvsctl.state.nodeport_record import (
 )
 from ipvsctl.translate import scheduler_problem, translate
 
+if TYPE_CHECKING:
+    from ipvsctl.netfilter import NetfilterPlan, NftTable, TableState
+
 
 class OptionError(ValueError):
     """A command-line value that cannot be used: names the flag."""
@@ -55,16 +58,25 @@ class EngineOptions(NamedTuple):
     interface: str = "kube-ipvs0"
     nodeport_cidrs: tuple[str, ...] = ()
     strict_arp: bool = False
+    netfilter: bool = True  # False: --no-netfilter, no table is read or written
+    cluster_cidrs: tuple[str, ...] = ()  # --cluster-cidr, canonical
+    masquerade_all: bool = False
 
 
 class Outcome(NamedTuple):
     """What was done (the whole plan on a dry run; without the refused changes
     otherwise), the input problems that stopped it before anything changed,
-    and one line per change the kernel refused."""
+    and one line per change the kernel refused. `netfilter` is the table's part,
+    carried out first (None: --no-netfilter, or its transaction was refused)."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
     failures: tuple[str, ...] = ()
+    netfilter: NetfilterPlan | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.plan.is_empty and (self.netfilter is None or self.netfilter.is_empty)
 
 
 def check_options(options: EngineOptions, offered: frozenset[str]) -> None:
@@ -77,11 +89,17 @@ def check_options(options: EngineOptions, offered: frozenset[str]) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise OptionError(f"--nodeport-addresses: {cidr!r} is not a CIDR") from None
+    for cidr in options.cluster_cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise OptionError(f"--cluster-cidr: {cidr!r} is not a CIDR") from None
 
 
-def desired_state(inputs: Inputs, options: EngineOptions) -> DesiredState:
-    """Translate. Reads only the kernel's scheduler list and the node's addresses (one
-    netlink dump), so bad input is reported before anything else is opened."""
+def desired_state(inputs: Inputs, options: EngineOptions) -> tuple[DesiredState, TranslateConfig]:
+    """Translate (and what it was told of this node). Reads only the kernel's scheduler
+    list and the node's addresses (one netlink dump), so bad input is reported before
+    anything else is opened."""
     offered = available_schedulers() or frozenset()
     check_options(options, offered)
     local = node_addresses(options.interface)
@@ -94,7 +112,7 @@ def desired_state(inputs: Inputs, options: EngineOptions) -> DesiredState:
         scheduler=options.scheduler,
         schedulers=offered,
     )
-    return translate(inputs.services, inputs.slices, config)
+    return translate(inputs.services, inputs.slices, config), config
 
 
 def check_interface(links: DummyInterface, name: str) -> bool:
@@ -111,12 +129,19 @@ def check_interface(links: DummyInterface, name: str) -> bool:
 
 def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) -> Outcome:
     """Make this node's owned IPVS state what `inputs` imply (or only plan it)."""
-    desired = desired_state(inputs, options)
+    desired, config = desired_state(inputs, options)
     errors = (*inputs.errors, *desired.errors)
     if errors:
         return Outcome(plan=Plan(interface=options.interface), errors=errors)
     with DummyInterface() as links, IpvsKernel() as kernel, record_lock(apply) as record:
         exists = check_interface(links, options.interface)
+        nft = netfilter_plan = None
+        if options.netfilter:
+            # Read (and the kernel's support checked) before anything changes.
+            from ipvsctl.netfilter import NftTable
+
+            nft = NftTable()
+            netfilter_plan = plan_netfilter(nft, desired, options, config.local_addresses)
         wanted = wanted_sysctls(options.strict_arp, running_kernel())
         facts = NodeFacts(
             virtual_servers=kernel.services(),
@@ -127,16 +152,75 @@ def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) 
         )
         plan = plan_node(desired, facts, interface=options.interface, wanted_sysctls=wanted)
         if not apply:
-            return Outcome(plan=plan)
+            return Outcome(plan=plan, netfilter=netfilter_plan)
         # Recorded before the first change, so a crash half-way still knows them.
         new_nodeports = nodeport_keys_to_record(desired.virtual_servers)
         write_record(record, facts.nodeport_keys | new_nodeports)
-        done, refused, problems = carry_out(plan, kernel, links)
+        # First: the service-IP port filter must cover an address before it is bound.
+        problems: tuple[str, ...] = ()
+        if netfilter_plan is not None and (problem := carry_out_netfilter(netfilter_plan, nft)):
+            problems, netfilter_plan = (problem,), None
+        done, refused, link_problems = carry_out(plan, kernel, links)
         failed_changes = [failure.change for failure in refused]
+        problems += link_problems
         problems += write_record_after(
             record, nodeport_keys_to_record(desired.virtual_servers, failed_changes)
         )
-    return Outcome(plan=without(done, refused), failures=(*describe_all(refused), *problems))
+    return Outcome(
+        plan=without(done, refused),
+        failures=(*describe_all(refused), *problems),
+        netfilter=netfilter_plan,
+    )
+
+
+def plan_netfilter(
+    nft: NftTable, desired: DesiredState, options: EngineOptions, local: frozenset[str]
+) -> NetfilterPlan:
+    """The netfilter table's plan; OptionError (exit 2) when this kernel cannot hold the
+    table, or nft cannot be run, before anything is changed."""
+    from ipvsctl.netfilter import NetfilterOptions, desired_elements, plan_table, static_ruleset
+
+    netfilter_options = NetfilterOptions(options.cluster_cidrs, options.masquerade_all, local)
+    state = read_netfilter(nft)
+    ruleset = static_ruleset(netfilter_options)
+    return plan_table(state, ruleset, desired_elements(desired.virtual_servers, netfilter_options))
+
+
+def read_netfilter(nft: NftTable) -> TableState:
+    """Our table as it is; OptionError when this kernel (or this node's nft) cannot hold
+    it. A table that exists needs no probe: it was made here."""
+    from ipvsctl.netfilter import NetfilterError
+
+    try:
+        state = nft.read()
+        if not state.exists:
+            support = nft.supported()
+            if not support.ok:
+                raise OptionError(unsupported_netfilter(support.reason))
+    except NetfilterError as error:
+        raise OptionError(unsupported_netfilter(error.first)) from None
+    return state
+
+
+def plan_netfilter_cleanup() -> tuple[NftTable | None, NetfilterPlan | None]:
+    """Our table's deletion, when there is one. Without the nft command there is nothing
+    to read and nothing to do: whatever made the table had it."""
+    from ipvsctl.netfilter import NetfilterError, NftTable, plan_cleanup
+
+    nft = NftTable()
+    if not nft.installed():
+        return None, None
+    try:
+        return nft, plan_cleanup(nft.read())
+    except NetfilterError as error:
+        raise OptionError(str(error)) from None
+
+
+def unsupported_netfilter(reason: str) -> str:
+    return (
+        f"netfilter: this kernel cannot hold ipvsctl's nftables table ({reason}); "
+        "pass --no-netfilter where the CNI masquerades and filters service traffic"
+    )
 
 
 @contextmanager
@@ -229,6 +313,19 @@ def carry_out(
     return done, refused, tuple(problems)
 
 
+def carry_out_netfilter(plan: NetfilterPlan, nft: NftTable | None) -> str:
+    """One nft transaction (all of it or none of it); a failure line, or ""."""
+    from ipvsctl.netfilter import NetfilterError, NftTable, transaction
+
+    if plan.is_empty:
+        return ""
+    try:
+        (nft or NftTable()).apply(transaction(plan))
+    except NetfilterError as error:
+        return str(error)
+    return ""
+
+
 def addresses_to_unbind(plan: Plan, refused: Sequence[ChangeFailure]) -> tuple[str, ...]:
     """The plan's address removals, less those still carrying a virtual server whose `-D`
     the kernel refused."""
@@ -247,6 +344,7 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
             interface_exists=True,
         )
         owned = plan_node(DesiredState(), facts, interface=options.interface)
+        nft, netfilter_plan = plan_netfilter_cleanup()
         plan = Plan(
             interface=owned.interface,
             ipvs=owned.ipvs,
@@ -254,9 +352,11 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
             delete_interface=exists,
         )
         if not apply:
-            return Outcome(plan=plan)
-        refused = kernel.apply(plan.ipvs)
+            return Outcome(plan=plan, netfilter=netfilter_plan)
         problems: tuple[str, ...] = ()
+        if netfilter_plan is not None and (problem := carry_out_netfilter(netfilter_plan, nft)):
+            problems, netfilter_plan = (problem,), None
+        refused = kernel.apply(plan.ipvs)
         if refused:
             # Keep the addresses (and so the ownership) of what could not be deleted.
             done = without(plan, refused)._replace(addresses_del=(), delete_interface=False)
@@ -267,8 +367,10 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
                 if exists:
                     links.delete(plan.interface)
             except LinkError as error:
-                problems = (str(error),)
+                problems += (str(error),)
                 done = done._replace(addresses_del=(), delete_interface=False)
         failed_changes = [failure.change for failure in refused]
         problems += write_record_after(record, nodeport_keys_to_record((), failed_changes))
-    return Outcome(plan=done, failures=(*describe_all(refused), *problems))
+    return Outcome(
+        plan=done, failures=(*describe_all(refused), *problems), netfilter=netfilter_plan
+    )

@@ -42,12 +42,17 @@ def test_every_metric_appears_after_the_facade_calls() -> None:
     metrics.relisted("endpointslices")
     metrics.api_error("services")
     metrics.synced(1_700_000_000.5)
+    metrics.count_element_changes(added=1, deleted=0, ok=True)
+    metrics.count_element_changes(added=2, deleted=3, ok=False)
 
     assert value(metrics, "ipvsctl_reconcile_duration_seconds_count", kind="incremental") == 1
     assert value(metrics, "ipvsctl_reconcile_duration_seconds_sum", kind="full") == 1.5
     assert value(metrics, "ipvsctl_event_to_kernel_latency_seconds_bucket", le="0.002") == 1
     assert value(metrics, "ipvsctl_event_to_kernel_latency_seconds_bucket", le="0.001") == 0
     assert value(metrics, "ipvsctl_netlink_operations_total", op="-A", result="ok") == 1
+    elements = "ipvsctl_netfilter_element_changes_total"
+    assert value(metrics, elements, op="add", result="ok") == 1
+    assert value(metrics, elements, op="delete", result="error") == 3
     assert value(metrics, "ipvsctl_owned_virtual_servers") == 12
     assert value(metrics, "ipvsctl_owned_real_servers") == 30
     assert value(metrics, "ipvsctl_rejected_services") == 2
@@ -68,6 +73,7 @@ def test_every_metric_is_named_ipvsctl_and_documented() -> None:
         "ipvsctl_reconcile_duration_seconds",
         "ipvsctl_event_to_kernel_latency_seconds",
         "ipvsctl_netlink_operations",
+        "ipvsctl_netfilter_element_changes",
         "ipvsctl_owned_virtual_servers",
         "ipvsctl_owned_real_servers",
         "ipvsctl_rejected_services",

@@ -20,6 +20,7 @@ EVERY_VALUE_CHANGED: dict[str, Any] = {
     "gracefulPeriod": "1h",
     "nodePortAddresses": ["10.0.0.0/8", "fd00::/64"],
     "strictArp": True,
+    "netfilter": {"clusterCIDRs": ["10.244.0.0/16", "fd00:10:244::/56"], "masqueradeAll": True},
     "logFormat": "json",
     "metrics": {"bindAddress": "0.0.0.0", "port": 19249},
     "healthz": {"bindAddress": "::", "port": 19256},
@@ -59,6 +60,9 @@ def test_every_value_changed_reaches_run(render_chart: Render) -> None:
         "min_sync_period": 2.0,
         "nodeport_addresses": ("10.0.0.0/8,fd00::/64",),
         "strict_arp": True,
+        "cluster_cidrs": ("10.244.0.0/16,fd00:10:244::/56",),
+        "masquerade_all": True,
+        "no_netfilter": False,
         "graceful_period": 3600.0,
         "log_format": "json",
         "metrics_address": "0.0.0.0:19249",
@@ -73,6 +77,7 @@ def test_every_run_flag_is_reachable_from_the_values(render_chart: Render) -> No
         {k: v for k, v in env.items() if k in ("name", "valueFrom")} for env in container["env"]
     ]
     given = {arg.split("=", 1)[0] for arg in chart_args(render_chart, EVERY_VALUE_CHANGED)[1:]}
+    given |= set(chart_args(render_chart, {"netfilter": {"enabled": False}}))
     flags = {
         name
         for param in run.params
@@ -81,6 +86,13 @@ def test_every_run_flag_is_reachable_from_the_values(render_chart: Render) -> No
         if name.startswith("--") and name != "--help"
     }
     assert flags - given == {"--node-name"}
+
+
+def test_netfilter_off_passes_no_netfilter_and_none_of_its_options(render_chart: Render) -> None:
+    values = {"netfilter": {"enabled": False, "clusterCIDRs": ["10.244.0.0/16"]}}
+    params = parsed(chart_args(render_chart, values))
+    assert params["no_netfilter"] is True
+    assert params["cluster_cidrs"] == () and params["masquerade_all"] is False
 
 
 @pytest.mark.parametrize("duration", ["30s", "15m", "1h30m", "500ms", "0s", "2.5s"])

@@ -99,6 +99,14 @@ def test_a_bad_nodeport_cidr_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stderr == "ipvsctl: --nodeport-addresses: 'garbage' is not a CIDR\n"
 
 
+@pytest.mark.parametrize("command", ["apply", "diff"])
+def test_a_bad_cluster_cidr_is_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
+    argv = [command, "-f", manifest(tmp_path), "--cluster-cidr", "10.244.0.0/16,nope"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2
+    assert result.stderr == "ipvsctl: --cluster-cidr: 'nope' is not a CIDR\n"
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

@@ -1,0 +1,65 @@
+"""The agent's netfilter table, kept one Service at a time, as its IPVS table is.
+
+Each virtual server contributes its own set elements (`virtual_server_elements`);
+the agent remembers which, and a tally counts how many virtual servers need
+each element. A changed Service then changes exactly the elements no one
+needed before, or no one needs now: an endpoint change that moves no pod on
+or off this node changes none, and runs no nft at all. A full sync reads the
+table and plans it whole (`plan_table`), which also repairs any drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ipvsctl.model.desired import DesiredVirtualServer
+from ipvsctl.model.ipvs import ServiceKey
+from ipvsctl.netfilter import (
+    Element,
+    ElementChanges,
+    ElementTally,
+    NetfilterOptions,
+    NetfilterPlan,
+    NftTable,
+    plan_table,
+    static_ruleset,
+    virtual_server_elements,
+)
+
+
+class NetfilterSync:
+    """Not thread-safe: the agent's loop alone calls it."""
+
+    def __init__(self, nft: NftTable, options: NetfilterOptions) -> None:
+        self.nft, self.options = nft, options
+        self.ruleset = static_ruleset(options)  # only --cluster-cidr and --masquerade-all
+        self.tally = ElementTally()
+        self.contributed: dict[ServiceKey, tuple[Element, ...]] = {}
+
+    def set_node_addresses(self, addresses: frozenset[str]) -> None:
+        """This node's addresses changed (the next full sync plans every element anew)."""
+        self.options = self.options._replace(node_addresses=addresses)
+
+    def plan_all(self, wanted: Iterable[DesiredVirtualServer]) -> NetfilterPlan:
+        """Read the table and plan it whole (NetfilterError when it cannot be read)."""
+        state = self.nft.read()
+        self.contributed = {vs.key: virtual_server_elements(vs, self.options) for vs in wanted}
+        self.tally = ElementTally()
+        self.tally.replace((), (e for elements in self.contributed.values() for e in elements))
+        return plan_table(state, self.ruleset, self.tally.elements)
+
+    def plan_changed(
+        self, keys: Iterable[ServiceKey], wanted: Mapping[ServiceKey, DesiredVirtualServer]
+    ) -> NetfilterPlan:
+        """The element changes of the virtual servers `keys` (now as in `wanted`), planned
+        against what the table was last planned to hold: no read."""
+        old: list[Element] = []
+        new: list[Element] = []
+        for key in keys:
+            old.extend(self.contributed.pop(key, ()))
+            vs = wanted.get(key)
+            if vs is not None:
+                elements = self.contributed[key] = virtual_server_elements(vs, self.options)
+                new.extend(elements)
+        added, removed = self.tally.replace(old, new)
+        return NetfilterPlan(changes=ElementChanges(tuple(sorted(removed)), tuple(sorted(added))))
