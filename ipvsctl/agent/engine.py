@@ -315,7 +315,12 @@ class NodeEngine:
         if not nodeports <= self.recorded:
             problem = self._write_record(self.recorded | nodeports)
             if problem:
-                return SyncReport(problems=(problem,), must_resync=True)
+                return SyncReport(
+                    problems=(problem,) + ((netfilter_problem,) if netfilter_problem else ()),
+                    must_resync=True,
+                    netfilter=sent,
+                    netfilter_refused=bool(netfilter_problem),
+                )
         before = {
             c.service.key: self.table[c.service.key]
             for c in plan.ipvs

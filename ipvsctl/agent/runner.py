@@ -35,7 +35,7 @@ from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_ad
 from ipvsctl.links.conntrack import delete_udp_flows
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
-from ipvsctl.netfilter import NetfilterOptions, NftTable
+from ipvsctl.netfilter import NetfilterError, NetfilterOptions, NftTable, parse_cluster_cidrs
 from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options, read_netfilter
 from ipvsctl.sources.api_client import api_client
 from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
@@ -109,6 +109,8 @@ class Agent:
         self.nft = NftTable() if options.netfilter else None
         if self.nft is not None:
             read_netfilter(self.nft)
+        else:
+            _warn_of_a_table_left_in_force()
         self.client = api_client(options.kubeconfig)
         self.rejections = Rejections(self.client, options.node_name, self.metrics)
         hooks = ReflectorHooks(
@@ -239,7 +241,11 @@ class Agent:
         options = self.options
         return NetfilterSync(
             self.nft,
-            NetfilterOptions(options.cluster_cidrs, options.masquerade_all, config.local_addresses),
+            NetfilterOptions(
+                parse_cluster_cidrs(options.cluster_cidrs),  # checked by check_options
+                options.masquerade_all,
+                config.local_addresses,
+            ),
         )
 
     def _reconfigure(self, engine: NodeEngine) -> bool:
@@ -358,6 +364,23 @@ class Agent:
     def _serve_health_ports(self, engine: NodeEngine, changed: Iterable[ObjectKey] | None) -> None:
         ports = self.health_table.update(self.cache, engine.config.node_name, changed)
         self.health_ports.sync(ports)
+
+
+def _warn_of_a_table_left_in_force() -> None:
+    """--no-netfilter writes nothing, so a table an earlier run made stays in force (its
+    port filter and source ranges no longer follow the Services): say so once."""
+    nft = NftTable()
+    try:
+        left = nft.installed() and nft.read().exists
+    except NetfilterError:
+        return
+    if left:
+        event(
+            log,
+            "--no-netfilter: an earlier run's table is still in force; "
+            "`nft delete table inet ipvsctl` removes it",
+            level=logging.WARNING,
+        )
 
 
 def _elements(report: SyncReport) -> int:

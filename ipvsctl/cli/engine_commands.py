@@ -144,13 +144,27 @@ def _engine_options(
 
 
 def _print_plan(outcome: Outcome, output: str) -> None:
+    """The netfilter table's lines first, as it is changed first."""
+    netfilter = outcome.netfilter
     if output == "json":
         # Imported here: the text every `apply` prints needs none of the JSON schema.
-        from ipvsctl.plan.lines_json import render_plan_json
+        import json
 
-        sys.stdout.write(render_plan_json(outcome.plan))
-    else:
-        sys.stdout.writelines(line + "\n" for line in plan_lines(outcome.plan))
+        from ipvsctl.plan.lines_json import plan_document
+
+        steps: list[Any] = []
+        if netfilter is not None:
+            from ipvsctl.netfilter import plan_steps
+
+            steps.extend(plan_steps(netfilter))
+        steps.extend(plan_document(outcome.plan))
+        sys.stdout.write(json.dumps(steps, indent=2) + "\n")
+        return
+    if netfilter is not None:
+        from ipvsctl.netfilter import plan_lines as netfilter_lines
+
+        sys.stdout.writelines(line + "\n" for line in netfilter_lines(netfilter))
+    sys.stdout.writelines(line + "\n" for line in plan_lines(outcome.plan))
 
 
 def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool) -> Outcome:
@@ -257,7 +271,7 @@ def diff(
         no_netfilter,
     )
     outcome = _run(files, options, output, apply=False)
-    sys.exit(EXIT_OK if outcome.plan.is_empty else EXIT_CHANGES)
+    sys.exit(EXIT_OK if outcome.is_empty else EXIT_CHANGES)
 
 
 @click.command(name="cleanup")
@@ -279,6 +293,8 @@ def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
         click.echo(f"ipvsctl: {error}", err=True)
         sys.exit(EXIT_ERROR)
     _print_plan(outcome, output)
+    for note in outcome.notes:
+        click.echo(f"ipvsctl: note: {note}", err=True)
     for failure in outcome.failures:
         click.echo(f"ipvsctl: failed: {failure}", err=True)
     sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)

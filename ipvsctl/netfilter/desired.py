@@ -118,6 +118,7 @@ def virtual_server_elements(
         return ()  # translate makes none; a fwmark service has no address to match
     family, address = key.family, key.address
     port = (address, PROTOCOL_NAMES.get(key.protocol, str(key.protocol)), str(key.port))
+    masquerading = all(server.forward == ForwardMethod.MASQ for server in vs.real_servers)
     found: list[Element] = []
     if vs.bound:
         found.append(Element(family_set(SERVICE_IPS, family), (address,)))
@@ -127,7 +128,9 @@ def virtual_server_elements(
         if vs.bound:
             found.append(Element(family_set(EXTERNAL_IPS, family), port))
         # externalTrafficPolicy Local keeps the client's address: the pod must see it.
-        if not vs.local:
+        # Routed and tunnelled real servers answer the client themselves (direct
+        # return): a masqueraded source would break that.
+        if not vs.local and masquerading:
             found.append(Element(family_set(MASQ_SERVICES, family), port))
     if vs.kind == LOAD_BALANCER and vs.source_ranges:
         sources = allowed_sources(vs.source_ranges, address, options.node_addresses)
@@ -139,7 +142,7 @@ def virtual_server_elements(
         found.append(Element(HEALTH_CHECK_PORTS, (str(vs.health_check_port),)))
     # Only masquerading IPVS rewrites the destination and so can send a pod its own
     # packet; tunnelled and routed real servers see the service address.
-    if vs.local_endpoints and all(s.forward == ForwardMethod.MASQ for s in vs.real_servers):
+    if vs.local_endpoints and masquerading:
         hairpin = family_set(HAIRPIN, family)
         found.extend(Element(hairpin, (pod, pod)) for pod in vs.local_endpoints)
     return tuple(found)

@@ -66,13 +66,15 @@ class EngineOptions(NamedTuple):
 class Outcome(NamedTuple):
     """What was done (the whole plan on a dry run; without the refused changes
     otherwise), the input problems that stopped it before anything changed,
-    and one line per change the kernel refused. `netfilter` is the table's part,
-    carried out first (None: --no-netfilter, or its transaction was refused)."""
+    and one line per change the kernel refused. `netfilter` is the table's part
+    (None: --no-netfilter, or its transaction was refused); `notes` are said on
+    stderr and change nothing."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
     failures: tuple[str, ...] = ()
     netfilter: NetfilterPlan | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -178,9 +180,17 @@ def plan_netfilter(
 ) -> NetfilterPlan:
     """The netfilter table's plan; OptionError (exit 2) when this kernel cannot hold the
     table, or nft cannot be run, before anything is changed."""
-    from ipvsctl.netfilter import NetfilterOptions, desired_elements, plan_table, static_ruleset
+    from ipvsctl.netfilter import (
+        NetfilterOptions,
+        desired_elements,
+        parse_cluster_cidrs,
+        plan_table,
+        static_ruleset,
+    )
 
-    netfilter_options = NetfilterOptions(options.cluster_cidrs, options.masquerade_all, local)
+    # Canonical (10.244.1.0/16 is 10.244.0.0/16): check_options let host bits through.
+    cidrs = parse_cluster_cidrs(options.cluster_cidrs)
+    netfilter_options = NetfilterOptions(cidrs, options.masquerade_all, local)
     state = read_netfilter(nft)
     ruleset = static_ruleset(netfilter_options)
     return plan_table(state, ruleset, desired_elements(desired.virtual_servers, netfilter_options))
@@ -202,18 +212,19 @@ def read_netfilter(nft: NftTable) -> TableState:
     return state
 
 
-def plan_netfilter_cleanup() -> tuple[NftTable | None, NetfilterPlan | None]:
-    """Our table's deletion, when there is one. Without the nft command there is nothing
-    to read and nothing to do: whatever made the table had it."""
+def plan_netfilter_cleanup() -> tuple[NftTable | None, NetfilterPlan | None, tuple[str, ...]]:
+    """Our table's deletion when there is one, and notes. A table nft cannot read (a
+    kernel without nf_tables) or no nft at all stops nothing else: the IPVS side is
+    cleaned up all the same, and the note says what was not looked at."""
     from ipvsctl.netfilter import NetfilterError, NftTable, plan_cleanup
 
     nft = NftTable()
     if not nft.installed():
-        return None, None
+        return None, None, ("nft not found: no nftables table was looked for",)
     try:
-        return nft, plan_cleanup(nft.read())
+        return nft, plan_cleanup(nft.read()), ()
     except NetfilterError as error:
-        raise OptionError(str(error)) from None
+        return None, None, (f"netfilter table not read: {error.first}",)
 
 
 def unsupported_netfilter(reason: str) -> str:
@@ -344,7 +355,7 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
             interface_exists=True,
         )
         owned = plan_node(DesiredState(), facts, interface=options.interface)
-        nft, netfilter_plan = plan_netfilter_cleanup()
+        nft, netfilter_plan, notes = plan_netfilter_cleanup()
         plan = Plan(
             interface=owned.interface,
             ipvs=owned.ipvs,
@@ -352,10 +363,8 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
             delete_interface=exists,
         )
         if not apply:
-            return Outcome(plan=plan, netfilter=netfilter_plan)
+            return Outcome(plan=plan, netfilter=netfilter_plan, notes=notes)
         problems: tuple[str, ...] = ()
-        if netfilter_plan is not None and (problem := carry_out_netfilter(netfilter_plan, nft)):
-            problems, netfilter_plan = (problem,), None
         refused = kernel.apply(plan.ipvs)
         if refused:
             # Keep the addresses (and so the ownership) of what could not be deleted.
@@ -371,6 +380,12 @@ def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
                 done = done._replace(addresses_del=(), delete_interface=False)
         failed_changes = [failure.change for failure in refused]
         problems += write_record_after(record, nodeport_keys_to_record((), failed_changes))
+        # Last: the port filter covers the service IPs until they are gone.
+        if netfilter_plan is not None and (problem := carry_out_netfilter(netfilter_plan, nft)):
+            problems, netfilter_plan = (*problems, problem), None
     return Outcome(
-        plan=done, failures=(*describe_all(refused), *problems), netfilter=netfilter_plan
+        plan=done,
+        failures=(*describe_all(refused), *problems),
+        netfilter=netfilter_plan,
+        notes=notes,
     )

@@ -97,8 +97,10 @@ def _virtual_servers(
     """(service port, address, port, bound, local traffic policy, kind) of every virtual
     server."""
     node_addresses, local = config.node_addresses, config.local_addresses
-    external = [(address, EXTERNAL_IP) for address in service.external_ips]
-    external += [(address, LOAD_BALANCER) for address in service.load_balancer_ips]
+    # A load-balancer IP also listed as an external IP stays a load balancer (the first
+    # of a key stands): its loadBalancerSourceRanges still apply, as in kube-proxy.
+    external = [(address, LOAD_BALANCER) for address in service.load_balancer_ips]
+    external += [(address, EXTERNAL_IP) for address in service.external_ips]
     node_ports = service.type in TYPES_WITH_NODE_PORTS
     internal_local, external_local = service.internal_traffic_local, service.external_traffic_local
     for port in service.ports:

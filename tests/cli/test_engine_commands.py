@@ -6,6 +6,7 @@ validation must finish before either is.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,29 @@ def test_a_bad_cluster_cidr_is_one_line_and_exit_2(tmp_path: Path, command: str)
 )
 def test_list_flags_take_commas_and_repeats(given: list[str], expected: tuple[str, ...]) -> None:
     assert split_list(given) == expected
+
+
+def pending_hairpin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reconcile_manifests answers: IPVS converged, one netfilter element to add."""
+    from ipvsctl.cli import engine_commands
+    from ipvsctl.netfilter import Element, ElementChanges, NetfilterPlan
+    from ipvsctl.plan import Plan
+    from ipvsctl.reconcile import Outcome
+
+    pod = Element("hairpin-v4", ("10.244.1.5", "10.244.1.5"))
+    outcome = Outcome(plan=Plan(), netfilter=NetfilterPlan(changes=ElementChanges(add=(pod,))))
+    monkeypatch.setattr(engine_commands, "reconcile_manifests", lambda *a, **k: outcome)
+
+
+def test_a_pending_netfilter_change_is_a_diff_and_reads_as_nft(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pending_hairpin(monkeypatch)
+    result = CliRunner().invoke(cli, ["diff", "-f", manifest(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stdout == "nft add element inet ipvsctl hairpin-v4 { 10.244.1.5 . 10.244.1.5 }\n"
+    result = CliRunner().invoke(cli, ["apply", "--dry-run", "-o", "json", "-f", manifest(tmp_path)])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [
+        {"op": "nft add element", "set": "hairpin-v4", "element": "10.244.1.5 . 10.244.1.5"}
+    ]

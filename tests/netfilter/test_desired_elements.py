@@ -70,6 +70,13 @@ def test_local_policy_traffic_keeps_the_client_address(kind: str) -> None:
     assert not [e for e in found if e.set.startswith("masq-services")]
 
 
+@pytest.mark.parametrize("forward", [ForwardMethod.TUNNEL, ForwardMethod.ROUTE])
+def test_direct_return_forwarding_is_never_masqueraded(forward: ForwardMethod) -> None:
+    # A routed or tunnelled real server answers the client itself: it must see it.
+    found = elements(desired_vs("203.0.113.7", kind=LOAD_BALANCER, forward=forward))
+    assert not [e for e in found if e.set.startswith("masq-services")]
+
+
 def test_a_cluster_policy_node_port_is_masqueraded_and_not_filtered() -> None:
     # A node address: not on the dummy interface, so not the port filter's business.
     assert elements(desired_vs("192.168.0.10", 30080, kind=NODE_PORT, bound=False)) == {

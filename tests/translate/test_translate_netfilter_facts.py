@@ -86,6 +86,13 @@ def test_source_ranges_belong_to_load_balancer_ips_only() -> None:
     assert others == [(), (), ()]
 
 
+def test_a_load_balancer_ip_also_listed_as_external_ip_keeps_its_source_ranges() -> None:
+    # kube-proxy filters an ingress IP whatever else lists it: the firewall never fails open.
+    service = SHOP._replace(external_ips=("198.51.100.1",))
+    server = translated(service, SLICE)["198.51.100.1"]
+    assert server.kind == LOAD_BALANCER and server.source_ranges == ("192.0.2.0/24",)
+
+
 def test_local_endpoints_are_the_real_servers_on_this_node() -> None:
     servers = translated(SHOP, SLICE)
     assert servers["10.96.0.20"].local_endpoints == ("10.244.1.5", "10.244.1.9")

@@ -108,8 +108,8 @@ def test_external_and_load_balancer_ips_are_bound_virtual_servers() -> None:
     service = WEB._replace(external_ips=("203.0.113.7",), load_balancer_ips=("198.51.100.1",))
     assert keys(translated(service)) == [
         (AF_INET, TCP, "10.96.0.20", 80, True),
-        (AF_INET, TCP, "203.0.113.7", 80, True),
         (AF_INET, TCP, "198.51.100.1", 80, True),
+        (AF_INET, TCP, "203.0.113.7", 80, True),
     ]
 
 
