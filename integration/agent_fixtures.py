@@ -103,10 +103,13 @@ class Agent:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Agent:
+    def start(self, timeout: float = WAIT) -> Agent:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.argv, stdout=log, stderr=log)
-        wait_until(lambda: self._healthz_answers(), "the agent's first sync")
+        try:
+            wait_until(lambda: self._healthz_answers(), "the agent's first sync", timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; its log:\n{self.logs()}") from None
         return self
 
     def stop(self, how: int = signal.SIGTERM) -> float:

@@ -16,6 +16,8 @@ from integration.netfilter.test_netfilter_ownership import FOREIGN, IPTABLES, ot
 from tests.sources.kube_api import KubeApi, endpoint_slice, service
 
 VIP = "10.96.30.1"
+# Under QEMU's emulated CPU, importing the API client alone takes many seconds.
+STARTUP = 180.0
 
 
 def elements(set_name: str) -> str:
@@ -27,7 +29,9 @@ def element_changes(agent: Agent) -> int:
     just after the transaction: wait for it, as a count that overshoots never comes back)."""
     samples = agent.metrics()
     return int(
-        sum(v for k, v in samples.items() if k.startswith("ipvsctl_netfilter_element_changes"))
+        sum(
+            v for k, v in samples.items() if k.startswith("ipvsctl_netfilter_element_changes_total")
+        )
     )
 
 
@@ -65,7 +69,7 @@ def test_run_changes_elements_only_and_touches_nothing_else(
     agent = Agent(
         kubeconfig, tmp_path / "agent.log", "--cluster-cidr=10.244.0.0/16", netfilter=True
     )
-    agent.start()
+    agent.start(timeout=STARTUP)
     try:
         wait_until(lambda: f"{VIP} . tcp . 80" in elements("cluster-ips-v4"), "the table")
         assert others() == foreign
