@@ -222,8 +222,10 @@ class NodeEngine:
         self.drains.refresh(self.table, self.by_key, affected, self.clock())
         return report
 
-    def full_sync(self) -> SyncReport:
-        """Dump the kernel once, plan everything against it, carry it out."""
+    def full_sync(self, read_netfilter: bool = True) -> SyncReport:
+        """Dump the kernel once, plan everything against it, carry it out. The netfilter
+        table is planned against a listing only when `read_netfilter` (see
+        `netfilter_sync`)."""
         dump = self.kernel.services()
         interface = self.settings.interface
         exists = check_interface(self.links, interface)
@@ -246,7 +248,7 @@ class NodeEngine:
         unread, netfilter = "", None
         if self.netfilter is not None:
             try:
-                netfilter = self.netfilter.plan_all(desired.virtual_servers)
+                netfilter = self.netfilter.plan_all(desired.virtual_servers, read_netfilter)
             except NetfilterError as error:
                 unread = str(error)
         self.table = {entry.service.key: entry for entry in dump}

@@ -4,8 +4,15 @@ Each virtual server contributes its own set elements (`virtual_server_elements`)
 the agent remembers which, and a tally counts how many virtual servers need
 each element. A changed Service then changes exactly the elements no one
 needed before, or no one needs now: an endpoint change that moves no pod on
-or off this node changes none, and runs no nft at all. A full sync reads the
-table and plans it whole (`plan_table`), which also repairs any drift.
+or off this node changes none, and runs no nft at all.
+
+A full sync plans every element anew. It reads the table (`plan_table`, which
+also repairs drift: someone's edit, a refused transaction) at start, after a
+failure, and once per `READ_PERIOD`; in between, it plans against what the
+table was last planned to hold. Listing tens of thousands of elements is the
+costliest thing nft does (`nft -j list` is much slower than the transaction
+that made them), and kube-proxy's nftables mode likewise trusts its own record
+between hourly full syncs.
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ from ipvsctl.netfilter import (
     NetfilterOptions,
     NetfilterPlan,
     NftTable,
+    element_changes,
     plan_table,
     static_ruleset,
     virtual_server_elements,
 )
+
+READ_PERIOD = 3600.0  # seconds between full syncs that read the table
 
 
 class NetfilterSync:
@@ -40,12 +50,17 @@ class NetfilterSync:
         """This node's addresses changed (the next full sync plans every element anew)."""
         self.options = self.options._replace(node_addresses=addresses)
 
-    def plan_all(self, wanted: Iterable[DesiredVirtualServer]) -> NetfilterPlan:
-        """Read the table and plan it whole (NetfilterError when it cannot be read)."""
-        state = self.nft.read()
+    def plan_all(self, wanted: Iterable[DesiredVirtualServer], read: bool = True) -> NetfilterPlan:
+        """Every element anew, planned against the table as read (NetfilterError when it
+        cannot be), or, without `read`, as last planned (the caller reads after any
+        refused transaction)."""
+        state = self.nft.read() if read else None
+        planned = self.tally.elements
         self.contributed = {vs.key: virtual_server_elements(vs, self.options) for vs in wanted}
         self.tally = ElementTally()
         self.tally.replace((), (e for elements in self.contributed.values() for e in elements))
+        if state is None:
+            return NetfilterPlan(changes=element_changes(planned, self.tally.elements))
         return plan_table(state, self.ruleset, self.tally.elements)
 
     def plan_changed(

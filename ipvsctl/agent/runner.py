@@ -26,7 +26,7 @@ from ipvsctl.agent.health import SyncHealth, serve_healthz
 from ipvsctl.agent.health_ports import HealthPortTable
 from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
-from ipvsctl.agent.netfilter_sync import NetfilterSync
+from ipvsctl.agent.netfilter_sync import READ_PERIOD, NetfilterSync
 from ipvsctl.agent.rejections import Rejections
 from ipvsctl.agent.service_health import HealthCheckPorts
 from ipvsctl.kernel import IpvsKernel, KernelError
@@ -133,6 +133,7 @@ class Agent:
         ]
         self.problems: frozenset[str] = frozenset()  # told already: each is logged once
         self.waiting: dict[ObjectKey, float] = {}  # changes a repair sync has yet to land
+        self.netfilter_read = 0.0  # when a full sync last read the netfilter table
 
     def run(self) -> int:
         # The loop may be waiting for a change: a stop must end that wait at once.
@@ -297,7 +298,11 @@ class Agent:
 
     def _full_sync(self, engine: NodeEngine, why: str) -> bool:
         started = time.monotonic()
-        report = self._run_sync(engine, engine.full_sync, f"full ({why})")
+        # The table is read at start, on repairs and hourly; other periods trust the tally.
+        read = why != "period" or time.monotonic() - self.netfilter_read >= READ_PERIOD
+        if read:
+            self.netfilter_read = time.monotonic()
+        report = self._run_sync(engine, lambda: engine.full_sync(read), f"full ({why})")
         # The cache, the desired state and the table copy are a million long-lived,
         # acyclic objects (10,000 Services): without this, the cyclic collector
         # walks them all again and again while the next dump allocates.

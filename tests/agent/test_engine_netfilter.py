@@ -15,6 +15,7 @@ from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice
 from ipvsctl.netfilter import (
     ABSENT,
     Element,
+    ElementTally,
     NetfilterError,
     NetfilterOptions,
     TableState,
@@ -129,6 +130,23 @@ def test_a_pod_behind_two_services_stays_until_both_let_go(node: tuple[Node, Fak
         "delete element inet ipvsctl cluster-ips-v4 { 10.96.0.2 . tcp . 80 }\n"
         "delete element inet ipvsctl service-ips-v4 { 10.96.0.2 }\n"
     ]
+
+
+def test_a_periodic_full_sync_plans_against_the_tally_without_a_listing(
+    node: tuple[Node, FakeNft],
+) -> None:
+    engine, nft = node
+    engine.start()
+    nft.take()
+    reads = nft.reads
+    engine.engine.full_sync(read_netfilter=False)
+    assert nft.reads == reads and nft.take() == []
+    # A Service that changed unseen by the incremental path is still caught up.
+    engine.engine.netfilter.contributed.clear()  # type: ignore[union-attr]
+    engine.engine.netfilter.tally = ElementTally()  # type: ignore[union-attr]
+    engine.engine.full_sync(read_netfilter=False)
+    assert nft.reads == reads
+    assert len(nft.take()) == 1
 
 
 def test_a_refused_transaction_is_repaired_by_the_next_full_sync(
