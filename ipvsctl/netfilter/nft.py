@@ -55,7 +55,10 @@ class NftTable:
 
     def read(self) -> TableState:
         """What the table holds (`ABSENT` when there is none)."""
-        args = ["-j", "list", "table", FAMILY, TABLE]
+        # -p: protocols as numbers. Naming them costs nft a lookup in /etc/protocols per
+        # element of a set with an inet_proto field: 10 s instead of 0.7 s for 3,000
+        # (measured under QEMU).
+        args = ["-j", "-p", "list", "table", FAMILY, TABLE]
         result = self._run(args, check=False)
         if result.returncode != 0:
             if _NO_SUCH_TABLE in result.stderr:

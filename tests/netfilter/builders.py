@@ -111,12 +111,14 @@ def nft_listing(
 
 
 def nft_element(element: Element, types: tuple[str, ...], interval: bool) -> Any:
-    """An element as nft's JSON prints it: ports as numbers, a CIDR as a prefix, a host
-    CIDR as a plain address."""
+    """An element as `nft -j -p` prints it: ports and protocols as numbers, a CIDR as a
+    prefix, a host CIDR as a plain address."""
     fields: list[Any] = []
     for index, (text, kind) in enumerate(zip(element.value, types, strict=True)):
         if kind == "inet_service":
             fields.append(int(text))
+        elif kind == "inet_proto":
+            fields.append({"tcp": 6, "udp": 17, "sctp": 132}[text])
         elif interval and index == len(types) - 1:
             network = ipaddress.ip_network(text)
             if network.prefixlen == network.max_prefixlen:

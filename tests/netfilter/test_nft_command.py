@@ -73,7 +73,7 @@ def nft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeNft:
 def test_read_lists_our_table_as_json(nft: FakeNft) -> None:
     nft.answer(stdout=nft_listing(RULESET))
     state = NftTable().read()
-    assert nft.calls == ["-j list table inet ipvsctl"]
+    assert nft.calls == ["-j -p list table inet ipvsctl"]
     assert state.exists and state.drift(RULESET) == ()
 
 
@@ -99,14 +99,14 @@ def test_read_that_fails_otherwise_is_one_line_naming_the_command(nft: FakeNft) 
     with pytest.raises(NetfilterError) as caught:
         NftTable().read()
     assert str(caught.value) == (
-        "nft -j list table inet ipvsctl:"
+        "nft -j -p list table inet ipvsctl:"
         " netlink: Error: cache initialization failed: Operation not permitted"
     )
 
 
 def test_read_of_output_that_is_no_listing_is_an_error(nft: FakeNft) -> None:
     nft.answer(stdout="table inet ipvsctl {\n}\n")
-    with pytest.raises(NetfilterError, match=r"^nft -j list table inet ipvsctl: not an nft JSON"):
+    with pytest.raises(NetfilterError, match=r"^nft -j -p list table inet ipvsctl: not an nft JSON"):
         NftTable().read()
 
 
