@@ -45,6 +45,7 @@ __all__ = [
     "address_line",
     "change_line",
     "plan_lines",
+    "plan_text",
     "service_argument",
 ]
 
@@ -93,20 +94,27 @@ def _netmask_text(family: int, netmask: int) -> str:
     return str(netmask)  # IPv6: ipvsadm takes the prefix length
 
 
+# Plain ints: `int & ServiceFlag` runs IntFlag's Python-level operator.
+_PERSISTENT = int(ServiceFlag.PERSISTENT)
+_ONEPACKET = int(ServiceFlag.ONEPACKET)
+
+
 def _service_options(service: VirtualServer) -> str:
+    flags = service.flags
     parts = [f"-s {service.scheduler}"]
-    flag_names = scheduler_flag_names(service.scheduler, service.flags)
-    if flag_names:
-        parts.append(f"-b {','.join(flag_names)}")
-    if service.flags & ServiceFlag.PERSISTENT:
-        parts.append(f"-p {service.timeout}")
+    if flags:
+        flag_names = scheduler_flag_names(service.scheduler, flags)
+        if flag_names:
+            parts.append(f"-b {','.join(flag_names)}")
+        if flags & _PERSISTENT:
+            parts.append(f"-p {service.timeout}")
     # Shown whenever it is not the host mask: the kernel keeps (and -E sets)
     # it even for a service that is not persistent.
     if service.netmask != full_netmask(service.key.family):
         parts.append(f"-M {_netmask_text(service.key.family, service.netmask)}")
     if service.pe_name:
         parts.append(f"--pe {service.pe_name}")
-    if service.flags & ServiceFlag.ONEPACKET:
+    if flags & _ONEPACKET:
         parts.append("-o")
     return " ".join(parts)
 
@@ -170,3 +178,10 @@ def plan_lines(plan: Plan) -> list[str]:
     if plan.delete_interface:
         lines.append(f"link del {plan.interface}")
     return lines
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan's lines as one text, each ending in a newline, for one write: where
+    output is unbuffered (PYTHONUNBUFFERED, as container images often set) a write
+    per line is a system call per line, 0.2 s of a 1,000-Service apply in the kernel lab."""
+    return "\n".join([*plan_lines(plan), ""])  # "" after the last line: its newline

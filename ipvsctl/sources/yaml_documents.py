@@ -34,7 +34,6 @@ from ipvsctl.sources.yaml_lines import (
     LITERAL_STRIP,
     NESTED,
     SCALAR,
-    Flow,
     LineReader,
     NotSimple,
 )
@@ -140,7 +139,7 @@ def _parse(lines: list[str], reader: LineReader) -> list[Any]:
                 at > slot_column or (kind == DASH and at == slot_column and slot_is_map)
             ):  # a node starts in the slot (a sequence at a key's column: indentless)
                 if kind == SCALAR:
-                    slot[slot_key] = value.take() if type(value) is Flow else value
+                    slot[slot_key] = value
                     slot = None
                     continue
                 is_map = kind == KEY
@@ -169,8 +168,6 @@ def _parse(lines: list[str], reader: LineReader) -> list[Any]:
                 if value is NESTED:
                     top[key] = None
                     slot, slot_key, slot_column, slot_is_map = top, key, at, True
-                elif type(value) is Flow:
-                    top[key] = value.take()
                 elif value is LITERAL or value is LITERAL_STRIP:
                     top[key] = _block_scalar(lines, index + 1, at, value is LITERAL)
                 else:

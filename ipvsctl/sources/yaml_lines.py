@@ -7,9 +7,11 @@ spelling are remembered and the next occurrence costs one dict lookup.
 Events are (kind, column, key, value): DASH (a sequence item starts at the
 column; what follows it on the line, if anything, is its value), KEY (a mapping
 entry: the value is a scalar, NESTED when it is on the next lines, LITERAL or
-LITERAL_STRIP for a `|` or `|-` block scalar, or a `Flow` collection) and SCALAR
+LITERAL_STRIP for a `|` or `|-` block scalar, or a flow collection) and SCALAR
 (a one-line scalar or flow collection as a node of its own). Anything else
-raises NotSimple.
+raises NotSimple. A line holding a flow collection is not remembered (each
+occurrence needs a collection of its own): its collection is, by its spelling,
+and copied for the next occurrence.
 
 Plain scalars are resolved and constructed by PyYAML's own resolver table and
 SafeConstructor (YAML 1.1: `yes` is True, `0x1F` is 31, `2001-12-14` a date).
@@ -42,12 +44,11 @@ _SINGLE_VALUE = re.compile(_SINGLE + _COMMENT)
 _DOUBLE_VALUE = re.compile(_DOUBLE + _COMMENT)
 # A flow token: an indicator, a plain, single- or double-quoted scalar, or anything else.
 _FLOW_TOKENS = re.compile(rf" *(?:([\[\]{{}},]|:(?= ))|({_FLOW_PLAIN})|{_SINGLE}|{_DOUBLE}|(.))")
-# Flow collections of plain scalars only (`[10.0.0.1]`, `{name: web, namespace: shop}`),
-# the common ones, checked by one match and then split: a flow plain scalar holds no
-# `,` and no `: `, so the commas and the first `: ` of each pair are the indicators.
-_FLAT_SEQUENCE = re.compile(rf"\[ *{_FLOW_PLAIN} *(?:, *{_FLOW_PLAIN} *)*\]")
-_FLAT_PAIR = rf"{_FLOW_PLAIN} *: +{_FLOW_PLAIN} *"
-_FLAT_MAPPING = re.compile(rf"\{{ *{_FLAT_PAIR}(?:, *{_FLAT_PAIR})*\}}")
+# One plain scalar of a flow collection of plain scalars only (`[10.0.0.1]`,
+# `{name: web, namespace: shop}`), the common ones: a flow plain scalar holds no `,`
+# and no `: `, so such a collection is split at its commas and at the first `: ` of
+# each pair, and then each piece, spaces dropped, must be one of these.
+_FLOW_PLAIN_SCALAR = re.compile(_FLOW_PLAIN)
 # What comes before the first `: ` of the commonest lines, `  key` or `  - key`: the
 # indent, one `-`, and a plain key. A plain key holds no `: `, so it ends where `_KEY`
 # ends it, and the rest of the line is the entry's value.
@@ -81,27 +82,8 @@ class NotSimple(Exception):
     """The text uses YAML that `yaml_documents` leaves to PyYAML."""
 
 
-class Flow:
-    """A flow collection as parsed once: each occurrence gets its own copy (`take`)."""
-
-    def __init__(self, template: Any) -> None:
-        self.template = template
-        self.taken = False
-
-    def take(self) -> Any:
-        """The collection for one occurrence: the template itself the first time (most
-        lines holding a flow collection are spelled once), then fresh copies of it.
-        Nothing changes a collection while the documents are parsed, so sharing is safe."""
-        if self.taken:
-            return fresh(self.template)
-        self.taken = True
-        return self.template
-
-
-_SHARED_VALUES = (*_SHARED_TYPES, Flow)
-
-
 def fresh(value: Any) -> Any:
+    """A copy of a flow collection, each list and dict in it new."""
     if type(value) is list:
         return [fresh(item) for item in value]
     if type(value) is dict:
@@ -118,8 +100,10 @@ class LineReader:
             raise NotSimple  # somebody extended PyYAML's resolver: stay out of its way
         self.resolvers = IMPLICIT_RESOLVERS
         self.known: dict[str, Any] = {}
-        self.known_lines: dict[str, tuple[Event, ...]] = {"": ()}
+        self.known_lines: dict[str, tuple[Event, ...]] = {"": (), "---": DOCUMENT_START}
         self.heads: dict[str, tuple[tuple[Event, ...], int, Any]] = {}
+        self.flows: dict[str, Any] = {}
+        self.flow_plains: dict[str, Any] = {}
 
     def plain(self, text: str) -> Any:
         value: Any = self.known.get(text, _UNKNOWN)
@@ -142,10 +126,41 @@ class LineReader:
         return value
 
     def events(self, line: str) -> tuple[Event, ...]:
-        """What the line says; remembered for the next line spelled the same, if safe."""
-        common = self.common_events(line)
-        if common is not None:
-            return common
+        """What the line says; remembered for the next line spelled the same, if safe.
+
+        Hot: each distinct line of a manifest passes here once. Most are a `key: value`,
+        `- key: value` or `key:` with a plain key, read here: their head (`  - key`)
+        repeats, so its reading is remembered apart (`heads`), and the commonest values
+        (a plain scalar read before, an address, `[10.0.0.1]`) are read inline. Other
+        lines are read by `item_events` and `other_events`.
+        """
+        head, colon, rest = line.partition(": ")
+        if not colon:
+            if line[-1:] != ":":
+                return self.item_events(line)
+            head = line[:-1]
+        known = self.heads.get(head)
+        if known is None:
+            known = self.head(head)
+            if known is None:
+                return self.other_events(line)
+        before, column, key = known
+        text = rest.strip(" ")
+        first = text[:1]
+        if first == "[" or first == "{":
+            # Not remembered: a collection is not shared (`flow` copies it for a repeat).
+            return (*before, (KEY, column, key, self.flow(text)))
+        value: Any = self.known.get(text, _UNKNOWN)
+        if value is _UNKNOWN or text == "-":  # `-` may be a known key, but is no value
+            # A dotted quad (an address) is a string: no resolver takes it.
+            value = text if first.isdigit() and _DOTTED.fullmatch(text) else self.value(text)
+        events = (*before, (KEY, column, key, value))
+        if type(value) is object or isinstance(value, _SHARED_TYPES):
+            self.known_lines[line] = events
+        return events
+
+    def other_events(self, line: str) -> tuple[Event, ...]:
+        """The events of a line `events` does not read itself."""
         content = line.lstrip(" ")
         if not content or content[0] == "#":
             return ()
@@ -169,7 +184,7 @@ class LineReader:
         if match is None:
             value = self.inline(content)
             found.append((SCALAR, column, None, value))
-            shared = isinstance(value, _SHARED_VALUES)
+            shared = isinstance(value, _SHARED_TYPES)
         else:
             if match.end() > _MAX_KEY:
                 raise NotSimple
@@ -182,42 +197,17 @@ class LineReader:
             found.append((KEY, column, key, value))
             # A float may be NaN, unequal to itself: two NaN keys are two entries, as in PyYAML.
             shared = isinstance(key, _SHARED_TYPES) and (
-                type(value) is object or isinstance(value, _SHARED_VALUES)
+                type(value) is object or isinstance(value, _SHARED_TYPES)
             )
         events = tuple(found)
         if shared:
             self.known_lines[line] = events
         return events
 
-    def common_events(self, line: str) -> tuple[Event, ...] | None:
-        """The events of a `key: value`, `- key: value`, `key:` or `- plain` line with a
-        plain key, read as `events` reads them, or None for another line.
-
-        Hot: each distinct line of a manifest passes here once, and most are of these
-        forms. The head (`  - key`) repeats, so its reading is remembered apart.
-        """
-        head, colon, rest = line.partition(": ")
-        if not colon:
-            if line[-1:] != ":":
-                return self.item_events(line)
-            head = line[:-1]
-        known = self.heads.get(head)
-        if known is None:
-            known = self.head(head)
-            if known is None:
-                return None
-        before, column, key = known
-        text = rest.lstrip(" ")
-        if len(line) - len(text) > _MAX_KEY:
-            return None
-        value = self.value(text.rstrip(" "))
-        events = (*before, (KEY, column, key, value))
-        if type(value) is object or isinstance(value, _SHARED_VALUES):
-            self.known_lines[line] = events
-        return events
-
     def head(self, text: str) -> tuple[tuple[Event, ...], int, Any] | None:
         """The events before the key of a `_HEAD`, its column and its key; remembered."""
+        if len(text) > _MAX_KEY:  # PyYAML's limit is from the key to its `:`, within this
+            return None
         match = _HEAD.fullmatch(text)
         if match is None or text.startswith(("...", "---")):  # a document marker, not a key
             return None
@@ -230,13 +220,13 @@ class LineReader:
         self.heads[text] = known = (before, match.start(3), key)
         return known
 
-    def item_events(self, line: str) -> tuple[Event, ...] | None:
-        """The events of a `_PLAIN_ITEM` line, or None for another."""
+    def item_events(self, line: str) -> tuple[Event, ...]:
+        """The events of a `_PLAIN_ITEM` line (`  - plain`); `other_events` reads others."""
         if "- " not in line:
-            return None
+            return self.other_events(line)
         match = _PLAIN_ITEM.fullmatch(line)
         if match is None:
-            return None
+            return self.other_events(line)
         indent, dash, plain = match.groups()
         column = len(indent)
         value = self.plain(plain)
@@ -247,11 +237,11 @@ class LineReader:
 
     def value(self, text: str) -> Any:
         """A mapping entry's value, from the text after its `: ` (no spaces around it):
-        a scalar, NESTED, a block scalar or a Flow."""
+        a scalar, NESTED, a block scalar or a flow collection."""
         if not text or text[0] == "#":
             return NESTED
         if text[0] in "[{":
-            return Flow(self.flow(text))
+            return self.flow(text)
         if text in BLOCK_SCALARS:
             return BLOCK_SCALARS[text]
         return self.inline(text)
@@ -270,7 +260,7 @@ class LineReader:
                 raise NotSimple
             return match.group(1)
         if first in "[{":
-            return Flow(self.flow(text))
+            return self.flow(text)
         if first in "-?:" and (len(text) == 1 or text[1] == " "):
             # An indicator, not a scalar (`a: -` is a sequence where PyYAML refuses one),
             # even if the same spelling was read before as a key (`-: x` is a key).
@@ -287,25 +277,68 @@ class LineReader:
         return self.plain(match.group(1))
 
     def flow(self, text: str) -> Any:
-        plain = self.plain
+        """The flow collection `text`: the one read from the same text before, copied, or
+        (the first time, as for most, since each holds a name or an address) a new one.
+        Nothing changes a collection while the documents are parsed, so copying from the
+        first one is safe."""
         if text[0] == "[":
             dotted = _DOTTED_ITEM.fullmatch(text)
-            if dotted is not None:
+            if dotted is not None:  # one match reads it: cheaper than remembering each
                 return [dotted.group(1)]
-            if _FLAT_SEQUENCE.fullmatch(text):
-                return [plain(item.strip(" ")) for item in text[1:-1].split(",")]
-        elif _FLAT_MAPPING.fullmatch(text):
-            mapping: dict[Any, Any] = {}
-            for pair in text[1:-1].split(","):
-                key, _, value = pair.partition(": ")
-                mapping[plain(key.strip(" "))] = plain(value.strip(" "))
-            return mapping
+        template = self.flows.get(text)
+        if template is not None:
+            return fresh(template)
+        self.flows[text] = collection = self.read_flow(text)
+        return collection
+
+    def read_flow(self, text: str) -> Any:
+        """A flow collection read for the first time: split if flat, else tokenized."""
+        flat = self.flat_flow(text)
+        if flat is not None:
+            return flat
         if "#" in text:  # a comment after the collection: rare, leave it to PyYAML
             raise NotSimple
         tokens = _FLOW_TOKENS.findall(text)
         value, end = self.flow_node(tokens, 0)
         if end != len(tokens):
             raise NotSimple
+        return value
+
+    def flat_flow(self, text: str) -> list[Any] | dict[Any, Any] | None:
+        """A flow collection of plain scalars only, or None for another."""
+        pieces = text[1:-1].split(",")
+        flow_plain = self.flow_plain
+        if text[0] == "[":
+            if text[-1] != "]":
+                return None
+            items: list[Any] = []
+            for piece in pieces:
+                item = flow_plain(piece)
+                if item is _UNKNOWN:
+                    return None
+                items.append(item)
+            return items
+        if text[-1] != "}":
+            return None
+        mapping: dict[Any, Any] = {}
+        for pair in pieces:
+            key_text, colon, value_text = pair.partition(": ")
+            key = flow_plain(key_text) if colon else _UNKNOWN
+            value = flow_plain(value_text)
+            if key is _UNKNOWN or value is _UNKNOWN:
+                return None
+            mapping[key] = value
+        return mapping
+
+    def flow_plain(self, piece: str) -> Any:
+        """The value of `piece`, spaces around it dropped, if it is a flow plain scalar;
+        else _UNKNOWN. Remembered per spelling, as `plain` remembers it."""
+        text = piece.strip(" ")
+        value = self.flow_plains.get(text, _UNKNOWN)
+        if value is _UNKNOWN and _FLOW_PLAIN_SCALAR.fullmatch(text):
+            value = self.plain(text)
+            if isinstance(value, _SHARED_TYPES):
+                self.flow_plains[text] = value
         return value
 
     def flow_node(

@@ -106,7 +106,9 @@ def test_read_that_fails_otherwise_is_one_line_naming_the_command(nft: FakeNft) 
 
 def test_read_of_output_that_is_no_listing_is_an_error(nft: FakeNft) -> None:
     nft.answer(stdout="table inet ipvsctl {\n}\n")
-    with pytest.raises(NetfilterError, match=r"^nft -j -p list table inet ipvsctl: not an nft JSON"):
+    with pytest.raises(
+        NetfilterError, match=r"^nft -j -p list table inet ipvsctl: not an nft JSON"
+    ):
         NftTable().read()
 
 

@@ -7,7 +7,7 @@ import pytest
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import ForwardMethod, ServiceFlag, TunnelFlag, TunnelType
 from ipvsctl.plan import Plan
-from ipvsctl.plan.lines import address_line, change_line, plan_lines
+from ipvsctl.plan.lines import address_line, change_line, plan_lines, plan_text
 
 from .builders import fwmark, rs, sctp, tcp, udp
 
@@ -205,3 +205,13 @@ def test_plan_lines_come_in_the_order_they_are_carried_out() -> None:
 
 def test_an_empty_plan_has_no_lines() -> None:
     assert plan_lines(Plan()) == []
+    assert plan_text(Plan()) == ""
+
+
+def test_the_plan_text_is_its_lines_each_ending_in_a_newline() -> None:
+    plan = Plan(
+        addresses_add=("10.96.0.10",),
+        ipvs=(IpvsChange(Op.ADD_SERVICE, SVC), IpvsChange(Op.ADD_REAL, SVC, rs("10.244.1.5"))),
+    )
+    assert plan_text(plan) == "".join(f"{line}\n" for line in plan_lines(plan))
+    assert plan_text(plan).count("\n") == 3

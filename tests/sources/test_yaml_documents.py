@@ -379,6 +379,72 @@ def test_a_common_line_reads_as_pyyaml_reads_it(line: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "flow",
+    [
+        "[a, b ,c]",
+        "[ a,b ]",
+        "[a b, c  d]",
+        "[a,,b]",
+        "[a,]",
+        "[,a]",
+        "[]",
+        "[ ]",
+        "[a]b",
+        "[a",
+        "[a]]",
+        "[[a]]",
+        "[a, [b]]",
+        "[a, {b: c}]",
+        "[a #b]",
+        "[a] #c",
+        "[a:b, a: b]",
+        "[-a, - a]",
+        "[-]",
+        "[1.5, 2001-12-14, ~, yes, 0x1F, 1_000, .nan]",
+        "[<<]",
+        "[a'b, 'c']",
+        '[a"b, "c"]',
+        "{a: b, c: d e}",
+        "{a: b c: d}",
+        "{a:b: c}",
+        "{a : b}",
+        "{a :b}",
+        "{a:  b,c:d}",
+        "{a: b, a: c}",
+        "{.nan: 1, .nan: 2}",
+        "{1.5: x, 2001-12-14: y, ~: z}",
+        "{a: b",
+        "{a: b}}",
+        "{a: b,}",
+        "{: b}",
+        "{a: }",
+        "{a: b, c}",
+        "{a: [b]}",
+        "{<<: a}",
+        "{a: <<}",
+        "{a: =}",
+        "{a: -}",
+    ],
+)
+def test_a_flow_collection_reads_as_pyyaml_reads_it(flow: str) -> None:
+    # Twice, in a mapping and as a sequence item: the second reading of a spelling
+    # is a copy of the first.
+    text = f"k: {flow}\nl:\n- {flow}\nm: {flow}\n"
+    check_fast_path(text)
+    check_reads_as_pyyaml(text)
+
+
+def test_a_flow_collection_spelled_again_is_a_new_object_equal_to_the_first() -> None:
+    text = "a: {k: [1.5, x]}\nb: {k: [1.5, x]}\nc:\n- {k: [1.5, x]}\n"
+    found = check_fast_path(text)
+    assert found is not None
+    (document,) = found
+    first, second, third = document["a"], document["b"], document["c"][0]
+    assert first == second == third == {"k": [1.5, "x"]}
+    assert first is not second and first["k"] is not second["k"] and third is not first
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "--- a: b\n",
@@ -390,6 +456,18 @@ def test_a_common_line_reads_as_pyyaml_reads_it(line: str) -> None:
 def test_a_document_marker_is_never_read_as_a_key_or_item(text: str) -> None:
     assert simple_documents(text) is None
     check_reads_as_pyyaml(text)
+
+
+@pytest.mark.parametrize(
+    ("key_length", "spaces"), [(990, 1), (990, 100), (1020, 1), (1024, 1), (1025, 1), (1030, 40)]
+)
+def test_a_long_key_reads_as_pyyaml_reads_it(key_length: int, spaces: int) -> None:
+    # PyYAML takes a simple key of up to 1024 characters up to its `:`; what follows
+    # the `:` does not count.
+    entry = "k" * key_length + ":" + " " * spaces + "v"
+    for text in (f"{entry}\n", f"- {entry}\n", f"outer:\n  - {entry}\n  - {entry}\n"):
+        check_fast_path(text)
+        check_reads_as_pyyaml(text)
 
 
 def test_manifest_lines_take_the_fast_path() -> None:
