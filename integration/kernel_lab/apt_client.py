@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apt_sources import sid_sources
+from .apt_sources import SID_SUITE, suite_sources
+from .debs import package_version, unpack
 from .errors import LabError
 
 SYSTEM_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
@@ -65,18 +66,56 @@ class PrivateApt:
         for sub in ("sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
 
-    def update_sid(self, mirror_uri: str, keyring: Path) -> subprocess.CompletedProcess[str]:
-        """Fetch sid's package lists from the mirror, verified with ``keyring``."""
-        (self.sources_dir / "sid.sources").write_text(sid_sources(mirror_uri, keyring))
+    def update(
+        self, suite: str, mirror_uri: str, keyring: Path
+    ) -> subprocess.CompletedProcess[str]:
+        """Fetch ``suite``'s package lists from the mirror, verified with ``keyring``."""
+        # One suite per state directory: the lists decide which version is picked.
+        for old in self.sources_dir.glob("*.sources"):
+            old.unlink()
+        (self.sources_dir / f"{suite}.sources").write_text(
+            suite_sources(mirror_uri, suite, keyring)
+        )
         # Without --error-on=any a failed fetch is only a warning and apt exits 0.
         argv = ["apt-get", *self.options(), "--error-on=any", "update"]
         return _run(argv, cwd=None, check=False)
 
+    def show(self, package: str) -> str:
+        """The candidate's control fields, as ``apt-cache show`` prints them."""
+        argv = ["apt-cache", *self.options(), "--no-all-versions", "show", package]
+        return _run(argv, cwd=None).stdout
+
     def download(self, packages: Sequence[str], into: Path) -> list[Path]:
-        """Download sid's ``packages`` as .deb files into ``into`` (apt writes to cwd)."""
+        """Download ``packages`` (``name`` or ``name=version``) as .deb files into
+        ``into`` (apt writes to cwd)."""
         into.mkdir(parents=True, exist_ok=True)
         _run(["apt-get", *self.options(), "download", *packages], cwd=into)
         return sorted(into.glob("*.deb"))
+
+
+def update_verified(apt: PrivateApt, mirror: str, work: Path, suite: str = SID_SUITE) -> str:
+    """Fetch ``suite``'s lists, verifying its Release with the newest keyring we can trust.
+
+    The system keyring verifies the suite as long as it is still signed with
+    a key it knows; if not, the keyring package from the system's own
+    (verified) lists may be newer. The suite's own keyring package would only
+    be trusted because the suite said so, so it is never used.
+    """
+    result = apt.update(suite, mirror, SYSTEM_KEYRING)
+    if result.returncode == 0:
+        return str(SYSTEM_KEYRING)
+    if not looks_like_signature_failure(result.stdout + result.stderr):
+        raise LabError(f"apt-get update of {suite} from {mirror} failed: {last_line(result)}")
+    deb = download_with_system_apt(KEYRING_PACKAGE, work / "keyring")
+    if deb is not None:
+        unpack(deb, work / "keyring")
+        newer = work / "keyring" / SYSTEM_KEYRING.relative_to("/")
+        if apt.update(suite, mirror, newer).returncode == 0:
+            return f"{KEYRING_PACKAGE} {package_version(deb)[1]} from the system's lists"
+    raise LabError(
+        f"{suite}'s Release signature cannot be verified with {SYSTEM_KEYRING}: "
+        f"{last_line(result)}; upgrade {KEYRING_PACKAGE}"
+    )
 
 
 def download_with_system_apt(package: str, into: Path) -> Path | None:

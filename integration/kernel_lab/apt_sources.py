@@ -1,5 +1,5 @@
 """Which Debian mirror this machine uses, and the private sources file that
-points that same mirror at sid.
+points that same mirror at another suite (sid, or a fixed release).
 
 The mirror is read from the system's apt sources at run time, so no host
 name is ever written into the repository.
@@ -111,6 +111,10 @@ def system_archive_uri(deb822: Path = DEB822_SOURCES, one_line: Path = ONE_LINE_
     return uri
 
 
+def suite_sources(uri: str, suite: str, keyring: Path) -> str:
+    """A deb822 sources file naming the mirror's ``suite``, verified with ``keyring``."""
+    return f"Types: deb\nURIs: {uri}\nSuites: {suite}\nComponents: main\nSigned-By: {keyring}\n"
+
+
 def sid_sources(uri: str, keyring: Path) -> str:
-    """A deb822 sources file naming the mirror's sid, verified with ``keyring``."""
-    return f"Types: deb\nURIs: {uri}\nSuites: {SID_SUITE}\nComponents: main\nSigned-By: {keyring}\n"
+    return suite_sources(uri, SID_SUITE, keyring)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import LabError
 from .provision import ensure_lab
+from .qemu_provision import describe, ensure_qemu_lab
 from .runner import LAB_FAILED, Target, run_in_kernel
 
 DESCRIPTION = """\
@@ -19,6 +20,10 @@ Run CMD in a kernel with IPVS (the host's when it has IPVS, else a User-Mode
 Linux kernel provisioned once from Debian sid), in a network namespace of its
 own (the host's IPVS table, links and addresses stay out of reach), in the
 current directory, and exit with CMD's status (125 when the lab itself failed).
+
+--qemu runs CMD in Debian's own kernel (bookworm's linux-image-amd64) under
+qemu-system-x86_64 instead: slower (emulated CPU), but with nftables for IP
+traffic (NAT, masquerade, filter, reject), which UML's kernel lacks.
 
 A single CMD argument holding a space is a shell command line, as with ssh:
   python -m integration.kernel_lab -- 'ip link add d0 type dummy && ip -br link show d0'
@@ -31,18 +36,21 @@ environment: IPVSCTL_LAB=uml|host  IPVSCTL_LAB_CACHE=DIR  IPVSCTL_LAB_MEM=SIZE
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m integration.kernel_lab",
-        usage="%(prog)s [--uml|--host] [--no-modules] [--mem SIZE] [--timeout S] [--] CMD "
+        usage="%(prog)s [--uml|--qemu|--host] [--no-modules] [--mem SIZE] [--timeout S] [--] CMD "
         "[ARGS...]\n       %(prog)s --setup",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--uml", dest="target", action="store_const", const="uml")
+    where.add_argument("--qemu", dest="target", action="store_const", const="qemu")
     where.add_argument("--host", dest="target", action="store_const", const="host")
     parser.add_argument("--no-modules", action="store_true", help="skip the modprobes")
     parser.add_argument("--mem", help="guest memory (default 1G)")
     parser.add_argument("--timeout", type=float, help="seconds before the guest is killed")
-    parser.add_argument("--setup", action="store_true", help="only provision the UML kernel")
+    parser.add_argument(
+        "--setup", action="store_true", help="only provision the UML and QEMU kernels"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.command = command_argv(args.command)
@@ -91,8 +99,10 @@ def exit_cleanly_on_signals() -> Iterator[None]:
 
 
 def setup() -> int:
+    """Provision both guest kernels; the QEMU one is brought up to date with the mirror."""
     try:
         lab = ensure_lab()
+        qemu_lab = ensure_qemu_lab(refresh=True)
     except LabError as exc:
         print(f"kernel-lab: {exc}", file=sys.stderr)
         return LAB_FAILED
@@ -100,4 +110,5 @@ def setup() -> int:
     print(f"kernel-lab: UML {lab.kernel_version} in {lab.root}")
     print(f"kernel-lab: kernel {lab.kernel}")
     print(f"kernel-lab: packages {packages} (Release verified with {lab.keyring})")
+    print(f"kernel-lab: {describe(qemu_lab)} (Release verified with {qemu_lab.keyring})")
     return 0

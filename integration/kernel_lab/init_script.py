@@ -34,7 +34,7 @@ def render_init_script(run: GuestRun) -> str:
     return "\n".join(
         [
             "#!/bin/sh",
-            "# PID 1 of a kernel-lab UML guest (written by integration.kernel_lab).",
+            "# PID 1 of a kernel-lab guest, UML or QEMU (written by integration.kernel_lab).",
             f"PATH={':'.join(SYSTEM_PATH)}; export PATH",
             f"out={q(str(run.output))}",
             f"status={q(str(run.status))}",

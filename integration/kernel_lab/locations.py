@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .netns import GUEST_ENV
+from .netns import in_lab_guest
 
 CACHE_ENV = "IPVSCTL_LAB_CACHE"
 # Paths the guest covers with its own tmpfs: the host's files there are invisible
@@ -61,9 +61,10 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     """
     runs = lab_cache_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    # Inside the UML guest the host's flocks are invisible (hostfs keeps locks
-    # local to each kernel): every live host run would look abandoned there.
-    if os.environ.get(GUEST_ENV) != "uml":
+    # Inside a guest the host's flocks are invisible (hostfs, and QEMU's 9p
+    # server, keep locks local to each kernel): every live host run would
+    # look abandoned there.
+    if not in_lab_guest():
         _sweep_abandoned(runs)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=runs))
     try:

@@ -23,6 +23,27 @@ SCHEDULERS = (
 )
 LINK_TYPES = ("dummy", "veth")
 KNOWN_PERSISTENCE_ENGINES = ("ip_vs_pe_sip",)
+# The table `inet ipvsctl` uses: NAT with masquerade, conntrack state, fib
+# lookups and reject, in the inet family (both IPv4 and IPv6 halves). Only
+# the QEMU guest has them: UML's kernel has nf_tables for bridges alone.
+NETFILTER = (
+    "nf_conntrack",
+    "nf_conntrack_netlink",
+    "nf_nat",
+    "nf_tables",
+    "nft_chain_nat",
+    "nft_nat",
+    "nft_masq",
+    "nft_ct",
+    "nft_reject",
+    "nft_reject_inet",
+    "nft_reject_ipv4",
+    "nft_reject_ipv6",
+    "nft_fib",
+    "nft_fib_inet",
+    "nft_fib_ipv4",
+    "nft_fib_ipv6",
+)
 
 
 def persistence_engines(modules_dir: Path) -> tuple[str, ...]:
@@ -33,6 +54,13 @@ def persistence_engines(modules_dir: Path) -> tuple[str, ...]:
 
 def modules_to_load(persistence: tuple[str, ...] = KNOWN_PERSISTENCE_ENGINES) -> tuple[str, ...]:
     return (IPVS_CORE, *SCHEDULERS, *LINK_TYPES, *persistence)
+
+
+def netfilter_modules_to_load(
+    persistence: tuple[str, ...] = KNOWN_PERSISTENCE_ENGINES,
+) -> tuple[str, ...]:
+    """What a netfilter test run expects: IPVS and the link types too."""
+    return (*modules_to_load(persistence), *NETFILTER)
 
 
 def scheduler_name(module: str) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 GUEST_ENV = "IPVSCTL_LAB_GUEST"
+# The values GUEST_ENV takes inside the lab's own kernels.
+LAB_GUESTS = ("uml", "qemu")
 KERNEL_WIDE_ENV = "IPVSCTL_TEST_KERNEL_WIDE"
 SELF_NETNS = Path("/proc/self/ns/net")
 INIT_NETNS = Path("/proc/1/ns/net")
@@ -61,6 +63,11 @@ def in_initial_network_namespace(self_ns: Path = SELF_NETNS, init_ns: Path = INI
     except OSError:
         return True
     return (ours.st_dev, ours.st_ino) == (init.st_dev, init.st_ino)
+
+
+def in_lab_guest(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process runs inside one of the lab's guest kernels."""
+    return environ.get(GUEST_ENV) in LAB_GUESTS
 
 
 def kernel_wide_skip_reason(environ: Mapping[str, str] = os.environ) -> str | None:

@@ -9,28 +9,17 @@ Nothing is installed: both packages are only unpacked with ``dpkg-deb -x``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apt_client import (
-    KEYRING_PACKAGE,
-    SYSTEM_KEYRING,
-    PrivateApt,
-    download_with_system_apt,
-    last_line,
-    looks_like_signature_failure,
-    native_architecture,
-)
+from .apt_client import PrivateApt, native_architecture, update_verified
 from .apt_sources import system_archive_uri
+from .debs import build_lock, check_call, package_version, swap_into_place, unpack
 from .errors import LabError
 from .locations import lab_cache_dir
 
@@ -72,7 +61,7 @@ def ensure_lab(cache: Path | None = None) -> Lab:
     if lab is not None:
         return lab
     cache.mkdir(parents=True, exist_ok=True)
-    with _build_lock(cache):
+    with build_lock(cache):
         # Another process may have built it while this one waited for the lock.
         lab = load_lab(final)
         return lab if lab is not None else _build(cache, final)
@@ -95,13 +84,6 @@ def load_lab(root: Path) -> Lab | None:
     return lab if lab.kernel.is_file() and lab.modules_dir.is_dir() else None
 
 
-@contextmanager
-def _build_lock(cache: Path) -> Iterator[None]:
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _build(cache: Path, final: Path) -> Lab:
     print(f"kernel-lab: provisioning a UML kernel into {final} (once)", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
@@ -109,16 +91,16 @@ def _build(cache: Path, final: Path) -> Lab:
         debs, keyring = _fetch(work)
         staged = work / "lab"
         for deb in debs:
-            _check_call(["dpkg-deb", "-x", str(deb), str(staged)])
+            unpack(deb, staged)
         for pruned in PRUNED:
             shutil.rmtree(staged / pruned, ignore_errors=True)
         # Tried where it lies, then pointed at where it will live.
         _point_at_libc(staged, staged)
         version = _smoke_test(staged)
         _point_at_libc(staged, final)
-        lab = Lab(final, version, tuple(_package_version(d) for d in debs), keyring)
+        lab = Lab(final, version, tuple(package_version(d) for d in debs), keyring)
         _write_stamp(staged, lab)
-        _swap_into_place(staged, final, work)
+        swap_into_place(staged, final, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"kernel-lab: UML {version} ready in {final}", file=sys.stderr)
@@ -130,41 +112,16 @@ def _fetch(work: Path) -> tuple[list[Path], str]:
     apt = PrivateApt(work / "apt", native_architecture())
     apt.prepare()
     mirror = system_archive_uri()
-    keyring = _update_verified(apt, mirror, work)
+    keyring = update_verified(apt, mirror, work)
     debs = apt.download(PACKAGES, into=work / "debs")
     if len(debs) != len(PACKAGES):
         raise LabError(f"apt-get download gave {[d.name for d in debs]}, wanted {PACKAGES}")
     return debs, keyring
 
 
-def _update_verified(apt: PrivateApt, mirror: str, work: Path) -> str:
-    """Fetch sid's lists, verifying its Release with the newest keyring we can trust.
-
-    The system keyring verifies sid as long as sid is still signed with a key
-    it knows; if not, the keyring package from the system's own (verified)
-    lists may be newer. sid's own keyring package would only be trusted
-    because sid said so, so it is never used.
-    """
-    result = apt.update_sid(mirror, SYSTEM_KEYRING)
-    if result.returncode == 0:
-        return str(SYSTEM_KEYRING)
-    if not looks_like_signature_failure(result.stdout + result.stderr):
-        raise LabError(f"apt-get update of sid from {mirror} failed: {last_line(result)}")
-    deb = download_with_system_apt(KEYRING_PACKAGE, work / "keyring")
-    if deb is not None:
-        _check_call(["dpkg-deb", "-x", str(deb), str(work / "keyring")])
-        newer = work / "keyring" / SYSTEM_KEYRING.relative_to("/")
-        if apt.update_sid(mirror, newer).returncode == 0:
-            return f"{KEYRING_PACKAGE} {_package_version(deb)[1]} from the system's lists"
-    raise LabError(
-        f"sid's Release signature cannot be verified with {SYSTEM_KEYRING}: "
-        f"{last_line(result)}; upgrade {KEYRING_PACKAGE}"
-    )
-
-
 def _point_at_libc(staged: Path, libc_root: Path) -> None:
     """Make the kernel load sid's glibc from ``libc_root``."""
-    _check_call(
+    check_call(
         [
             "patchelf",
             "--set-interpreter",
@@ -179,17 +136,12 @@ def _point_at_libc(staged: Path, libc_root: Path) -> None:
 def _smoke_test(staged: Path) -> str:
     """Run the unpacked kernel (``--version``); return its version."""
     # Not through an explicit ld.so: UML re-executes /proc/self/exe, which would be ld.so.
-    version = _check_call([str(staged / KERNEL), "--version"]).strip()
+    version = check_call([str(staged / KERNEL), "--version"]).strip()
     if not re.fullmatch(r"[0-9][\w.+~-]*", version):
         raise LabError(f"{KERNEL} --version said {version[:60]!r}, not a kernel version")
     if not (staged / MODULES_ROOT / version).is_dir():
         raise LabError(f"UML {version} has no modules in {MODULES_ROOT}")
     return version
-
-
-def _package_version(deb: Path) -> tuple[str, str]:
-    name, version = _check_call(["dpkg-deb", "-f", str(deb), "Package", "Version"]).splitlines()
-    return name.split(":", 1)[1].strip(), version.split(":", 1)[1].strip()
 
 
 def _write_stamp(staged: Path, lab: Lab) -> None:
@@ -201,21 +153,3 @@ def _write_stamp(staged: Path, lab: Lab) -> None:
         "keyring": lab.keyring,
     }
     (staged / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-
-
-def _swap_into_place(staged: Path, final: Path, work: Path) -> None:
-    """Rename the staged lab to ``final``; a stale one is moved aside first."""
-    if final.exists():
-        final.rename(work / "stale")
-    staged.rename(final)
-
-
-def _check_call(argv: list[str]) -> str:
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise LabError(f"{argv[0]} is not installed (needed to provision the lab)") from exc
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines() or [""]
-        raise LabError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {detail[-1]}")
-    return result.stdout

@@ -59,9 +59,7 @@ def test_a_dotted_name_maps_to_its_proc_sys_path_and_a_slashed_one_is_kept(
     assert sysctl_path(name) == Path(path)
 
 
-def test_read_and_write_on_a_fake_proc_sys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_and_write_on_a_fake_proc_sys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sysctls, "PROC_SYS", tmp_path)
     (tmp_path / "net/ipv4/vs").mkdir(parents=True)
     (tmp_path / "net/ipv4/vs/conntrack").write_text("0\n")
