@@ -122,6 +122,7 @@ def translation_options(command: Handler) -> Handler:
 
 
 def _engine_options(
+    *,
     node_name: str,
     scheduler: str,
     interface: str,
@@ -213,66 +214,23 @@ FILES = click.option(
 @FILES
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @translation_options
-def apply(
-    files: Sequence[str],
-    dry_run: bool,
-    node_name: str,
-    scheduler: str,
-    interface: str,
-    nodeport_addresses: Sequence[str],
-    strict_arp: bool,
-    cluster_cidrs: Sequence[str],
-    masquerade_all: bool,
-    no_netfilter: bool,
-    output: str,
-) -> None:
+def apply(files: Sequence[str], dry_run: bool, output: str, **translation: Any) -> None:
     """Make the kernel match the Services and EndpointSlices in FILEs.
 
     Only what differs is changed; virtual servers ipvsctl does not own are
     never touched, nor any nftables table but ipvsctl's own. Prints what it
     did, one ipvsadm-like (or nft) line per change.
     """
-    options = _engine_options(
-        node_name,
-        scheduler,
-        interface,
-        nodeport_addresses,
-        strict_arp,
-        cluster_cidrs,
-        masquerade_all,
-        no_netfilter,
-    )
-    outcome = _run(files, options, output, apply=not dry_run)
+    outcome = _run(files, _engine_options(**translation), output, apply=not dry_run)
     sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)
 
 
 @click.command()
 @FILES
 @translation_options
-def diff(
-    files: Sequence[str],
-    node_name: str,
-    scheduler: str,
-    interface: str,
-    nodeport_addresses: Sequence[str],
-    strict_arp: bool,
-    cluster_cidrs: Sequence[str],
-    masquerade_all: bool,
-    no_netfilter: bool,
-    output: str,
-) -> None:
+def diff(files: Sequence[str], output: str, **translation: Any) -> None:
     """Print what `apply` would change: exit 0 when nothing, 1 when something, 2 on error."""
-    options = _engine_options(
-        node_name,
-        scheduler,
-        interface,
-        nodeport_addresses,
-        strict_arp,
-        cluster_cidrs,
-        masquerade_all,
-        no_netfilter,
-    )
-    outcome = _run(files, options, output, apply=False)
+    outcome = _run(files, _engine_options(**translation), output, apply=False)
     sys.exit(EXIT_OK if outcome.is_empty else EXIT_CHANGES)
 
 
