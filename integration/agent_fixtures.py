@@ -74,11 +74,14 @@ def read_metrics(address: str, timeout: float = 5) -> dict[str, float]:
     return samples
 
 
+def counter_total(samples: dict[str, float], counter: str) -> int:
+    """A counter's `_total` summed over its labels (never its `_created` timestamps)."""
+    return int(sum(v for k, v in samples.items() if k.startswith(f"{counter}_total")))
+
+
 def netlink_operations(samples: dict[str, float]) -> int:
     """The netlink operations the agent sent (ok and refused), from its metrics."""
-    return int(
-        sum(v for k, v in samples.items() if k.startswith("ipvsctl_netlink_operations_total"))
-    )
+    return counter_total(samples, "ipvsctl_netlink_operations")
 
 
 class Agent:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from integration.agent_fixtures import NODE, Agent, real_server_lines, wait_until
+from integration.agent_fixtures import (
+    NODE,
+    Agent,
+    counter_total,
+    real_server_lines,
+    wait_until,
+)
 from integration.apply_fixtures import ipvsctl, run
 from integration.netfilter.test_netfilter_ownership import FOREIGN, IPTABLES, others
 from tests.sources.kube_api import KubeApi, endpoint_slice, service
@@ -27,12 +33,7 @@ def elements(set_name: str) -> str:
 def element_changes(agent: Agent) -> int:
     """Set elements the agent's nft transactions changed so far (its own metric, counted
     just after the transaction: wait for it, as a count that overshoots never comes back)."""
-    samples = agent.metrics()
-    return int(
-        sum(
-            v for k, v in samples.items() if k.startswith("ipvsctl_netfilter_element_changes_total")
-        )
-    )
+    return counter_total(agent.metrics(), "ipvsctl_netfilter_element_changes")
 
 
 def endpoints(api: KubeApi, *pods: tuple[str, str]) -> None:
