@@ -5,9 +5,10 @@ when none is ready, those serving and terminating, so a rolling update never
 leaves a Service with nothing. Locality (trafficPolicy Local) filters first and
 the fallback applies to what is left, as kube-proxy does for its local set.
 
-Translating 10,000 Services must stay well under a second, so each slice is
-indexed once per Service (`SliceView`), and the real servers of a service port
-are built once per family and locality and shared by its virtual servers.
+Translating 10,000 Services must stay well under half a second, so each slice
+is indexed once per Service (`SliceView`), the real servers of a service port
+are built once per family and locality and shared by its virtual servers, and
+the common case (one slice, no locality, no hints) builds them in one pass.
 """
 
 from __future__ import annotations
@@ -15,30 +16,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ipvsctl.model.inputs import EndpointSlice, ServicePort
-
-# An endpoint as a real server needs it: (address, node name).
-Member = tuple[str, str]
+from ipvsctl.model import ForwardMethod, RealServer
+from ipvsctl.model.desired import TranslateConfig
+from ipvsctl.model.inputs import EndpointPort, EndpointSlice, ServicePort
 
 
 class SliceView(NamedTuple):
-    """One slice, indexed: its port numbers by (name, protocol), its endpoints by
-    condition, each sorted by address and unique. (A NamedTuple: one is built per
-    slice per translation, and it builds several times faster than a dataclass.)"""
+    """One slice, indexed: its endpoints by condition, each as {address: node name}.
+    (A NamedTuple: one is built per slice per translation, and it builds several
+    times faster than a dataclass.)"""
 
     family: int
-    ports: dict[tuple[str, int], int]
-    ready: tuple[Member, ...]
-    fallback: tuple[Member, ...]  # not ready, but serving and terminating
+    ports: tuple[EndpointPort, ...]
+    ready: dict[str, str]
+    fallback: dict[str, str]  # not ready, but serving and terminating
     # Topology hints by address, (for nodes, for zones); empty when no endpoint has any.
     hints: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
-
-
-class Topology(NamedTuple):
-    """Where this node is, for EndpointSlice hints: its name and its zone label."""
-
-    node_name: str
-    zone: str
 
 
 def slice_view(endpoint_slice: EndpointSlice) -> SliceView:
@@ -56,53 +49,77 @@ def slice_view(endpoint_slice: EndpointSlice) -> SliceView:
             fallback[address] = endpoint.node_name
         if endpoint.hints_for_nodes or endpoint.hints_for_zones:
             hints[address] = (endpoint.hints_for_nodes, endpoint.hints_for_zones)
-    ports = {(p.name, p.protocol): p.port for p in reversed(endpoint_slice.ports)}
-    return SliceView(
-        endpoint_slice.family,
-        ports,
-        tuple(sorted(ready.items())),
-        tuple(sorted(fallback.items())) if fallback else (),
-        hints,
-    )
+    return SliceView(endpoint_slice.family, endpoint_slice.ports, ready, fallback, hints)
 
 
-def endpoint_keys(
+def on_node(views: Sequence[SliceView], node_name: str) -> set[str]:
+    """The addresses of the endpoints that run on node `node_name` (hairpin candidates).
+
+    An endpoint without a nodeName is on no node we know, never on this one.
+    """
+    here: set[str] = set()
+    for view in views if node_name else ():
+        # Most Services have no endpoint here: look for the name in C first.
+        if node_name in view.ready.values() or node_name in view.fallback.values():
+            for group in (view.ready, view.fallback):
+                here.update([address for address, node in group.items() if node == node_name])
+    return here
+
+
+def real_servers(
     views: Sequence[SliceView],
     port: ServicePort,
     family: int,
-    local_node: str | None,
-    topology: Topology | None = None,
-) -> list[tuple[str, int]]:
-    """The (address, port) of each endpoint serving `port` in `family`, sorted and unique.
+    forward: ForwardMethod,
+    node: TranslateConfig,
+    local: bool,
+) -> tuple[RealServer, ...]:
+    """The real servers for `port` in `family`: the endpoints serving it, by address.
 
-    `local_node` keeps only the endpoints on that node (trafficPolicy Local);
-    None keeps all, narrowed by `topology` hints when they apply (`topology_filter`).
+    `local` keeps only the endpoints on this `node` (trafficPolicy Local);
+    otherwise all, narrowed by topology hints when they apply (`topology_filter`).
     """
-    wanted = (port.name, port.protocol)
+    if len(views) == 1 and not local and not views[0].hints:
+        # The common case, in one pass: one slice, every member of it.
+        view = views[0]
+        number = _number(view.ports, port) if view.family == family else None
+        if number is None:
+            return ()
+        return RealServer.endpoints(sorted(view.ready or view.fallback), number, forward)
     matching = [
         (view, number)
         for view in views
-        if view.family == family and (number := view.ports.get(wanted)) is not None
+        if view.family == family and (number := _number(view.ports, port)) is not None
     ]
+    local_node = node.node_name if local else None
     allowed = None
-    if local_node is None and topology is not None and any(view.hints for view, _ in matching):
-        allowed = topology_filter([view for view, _ in matching], topology)
+    if not local and any(view.hints for view, _ in matching):
+        allowed = topology_filter([view for view, _ in matching], node.node_name, node.node_zone)
     keys = _keys([(view.ready, number) for view, number in matching], local_node, allowed)
-    if keys:
-        return keys
-    return _keys([(view.fallback, number) for view, number in matching], local_node, allowed)
+    if not keys:
+        keys = _keys([(view.fallback, number) for view, number in matching], local_node, allowed)
+    return RealServer.from_keys(keys, forward)
 
 
-def topology_filter(views: Sequence[SliceView], topology: Topology) -> frozenset[str] | None:
-    """The addresses hints allow for this node, or None when hints do not apply.
+def _number(ports: tuple[EndpointPort, ...], wanted: ServicePort) -> int | None:
+    """The port number the slice gives the service port (by name and protocol), if any."""
+    for port in ports:
+        if port.name == wanted.name and port.protocol == wanted.protocol:
+            return port.port
+    return None
+
+
+def topology_filter(views: Sequence[SliceView], node_name: str, zone: str) -> frozenset[str] | None:
+    """The addresses hints allow for node `node_name` in `zone`, or None when hints do not
+    apply.
 
     As kube-proxy's topologyModeFromHints (pkg/proxy/topology.go): node hints
     apply when every ready endpoint has some and one names this node; else zone
     hints, when every ready endpoint has some and one names this node's zone.
     Otherwise every endpoint serves, so a half-hinted slice never drops any.
     """
-    ready = [view.hints.get(address, ((), ())) for view in views for address, _ in view.ready]
-    for which, here in ((0, topology.node_name), (1, topology.zone)):
+    ready = [view.hints.get(address, ((), ())) for view in views for address in view.ready]
+    for which, here in ((0, node_name), (1, zone)):
         if ready and all(hint[which] for hint in ready) and any(here in h[which] for h in ready):
             return frozenset(
                 address
@@ -114,15 +131,14 @@ def topology_filter(views: Sequence[SliceView], topology: Topology) -> frozenset
 
 
 def _keys(
-    members: list[tuple[tuple[Member, ...], int]],
+    members: list[tuple[dict[str, str], int]],
     local_node: str | None,
-    allowed: frozenset[str] | None = None,
+    allowed: frozenset[str] | None,
 ) -> list[tuple[str, int]]:
-    keys = [
+    keys = {
         (address, number)
         for group, number in members
-        for address, node in group
+        for address, node in group.items()
         if (local_node is None or node == local_node) and (allowed is None or address in allowed)
-    ]
-    # One slice is the common case, and its members are sorted and unique already.
-    return keys if len(members) == 1 else sorted(set(keys))
+    }
+    return sorted(keys)

@@ -9,15 +9,14 @@ agent re-translates one Service at a time with this function.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from operator import itemgetter
 
 from ipvsctl.model import (
-    ForwardMethod,
+    AF_INET,
+    AF_INET6,
     RealServer,
     ServiceFlag,
     ServiceKey,
     VirtualServer,
-    address_family,
 )
 from ipvsctl.model.desired import (
     CLUSTER_IP,
@@ -28,11 +27,12 @@ from ipvsctl.model.desired import (
     TranslateConfig,
 )
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service, ServicePort
-from ipvsctl.translate.endpoints import SliceView, Topology, endpoint_keys, slice_view
+from ipvsctl.translate.endpoints import on_node, real_servers, slice_view
 from ipvsctl.translate.scheduling import service_scheduling
 
 TYPES_WITH_NODE_PORTS = frozenset({"NodePort", "LoadBalancer"})
-_NODE_OF = itemgetter(1)  # of an endpoint (address, node name)
+_PERSISTENT = int(ServiceFlag.PERSISTENT)
+_new = tuple.__new__
 
 
 def is_ours(service: Service) -> bool:
@@ -53,40 +53,57 @@ def translate_service(
     scheduling = service_scheduling(service, config.scheduler, config.schedulers)
     if isinstance(scheduling, list):
         return (), tuple(scheduling)
+    name, namespace = service.name, service.namespace
     views = [
         slice_view(endpoint_slice)
         for endpoint_slice in slices
-        if endpoint_slice.service_name == service.name
-        and endpoint_slice.namespace == service.namespace
+        if endpoint_slice.service_name == name and endpoint_slice.namespace == namespace
     ]
-    flags, timeout = int(scheduling.flags), 0
+    scheduler, forward, flags = scheduling.scheduler, scheduling.forward, int(scheduling.flags)
+    timeout = 0
     if service.affinity_timeout > 0:
         # The netmask stays the host mask (VirtualServer's default): affinity per client.
-        flags |= int(ServiceFlag.PERSISTENT)
+        flags |= _PERSISTENT
         timeout = service.affinity_timeout
-    owner = f"{service.namespace}/{service.name}"
-    real_servers = _RealServers(views, scheduling.forward, config)
+    owner = f"{namespace}/{name}"
+    here = on_node(views, config.node_name)
     # Cloud health checks may probe a load-balancer IP (kube-proxy lets them through its
     # port filter: KUBE-HEALTH-CHECK-NODE-PORT); only Local-policy load balancers have one.
     health_port = 0
     if service.type == "LoadBalancer" and service.external_traffic_local:
         health_port = service.health_check_node_port
+    # The real servers (and those of them on this node) of each (port, family, locality),
+    # built once and shared by every virtual server that needs them.
+    built: dict[tuple[ServicePort, int, bool], tuple[tuple[RealServer, ...], tuple[str, ...]]] = {}
     desired: list[DesiredVirtualServer] = []
     seen: set[ServiceKey] = set()
     for port, address, number, bound, local, kind in _virtual_servers(service, config):
-        key = ServiceKey(address_family(address), port.protocol, address, number)
+        family = AF_INET6 if ":" in address else AF_INET
+        # Built as tuples, skipping __new__'s checks: the address is canonical (the input
+        # types hold only canonical ones) and the flags settable, and 10,000s are built.
+        key = _new(ServiceKey, (family, port.protocol, address, number, 0))
         # An external IP may repeat a load-balancer IP: the first one stands.
         if key in seen:
             continue
         seen.add(key)
-        virtual = VirtualServer(key, scheduling.scheduler, flags, timeout)
-        servers, here = real_servers.of(port, key.family, local)
+        netmask = 0xFFFFFFFF if family == AF_INET else 128  # the host mask (full_netmask)
+        virtual = _new(VirtualServer, (key, scheduler, flags, timeout, netmask, ""))
+        found = built.get((port, family, local))
+        if found is None:
+            servers = real_servers(views, port, family, forward, config, local)
+            on_this_node: tuple[str, ...] = ()
+            if here:
+                on_this_node = tuple(sorted({rs.address for rs in servers if rs.address in here}))
+            found = built[(port, family, local)] = (servers, on_this_node)
         if kind == LOAD_BALANCER:
             ranges, health = service.load_balancer_source_ranges, health_port
         else:
             ranges, health = (), 0
         desired.append(
-            DesiredVirtualServer(virtual, servers, owner, bound, kind, local, ranges, here, health)
+            _new(
+                DesiredVirtualServer,
+                (virtual, found[0], owner, bound, kind, local, ranges, found[1], health),
+            )
         )
     return tuple(desired), ()
 
@@ -112,44 +129,3 @@ def _virtual_servers(
         if node_ports and port.node_port:
             for address in node_addresses:
                 yield port, address, port.node_port, False, external_local, NODE_PORT
-
-
-class _RealServers:
-    """The real servers of a Service's ports, built once per (port, family, locality) and
-    shared by every virtual server that needs them, with the addresses among them that
-    run on this node (hairpin candidates)."""
-
-    def __init__(
-        self, views: list[SliceView], forward: ForwardMethod, config: TranslateConfig
-    ) -> None:
-        self.views, self.forward, self.node_name = views, forward, config.node_name
-        # Hints narrow only Cluster-policy traffic (kube-proxy: topology.go).
-        self.topology = Topology(config.node_name, config.node_zone)
-        self.built: dict[
-            tuple[ServicePort, int, bool], tuple[tuple[RealServer, ...], tuple[str, ...]]
-        ] = {}
-        # An endpoint without a nodeName is on no node we know, never on this one.
-        # Most Services have no endpoint here: look for this node's name in C first.
-        name = config.node_name
-        self.here: set[str] = set()
-        for view in views if name else ():
-            for group in (view.ready, view.fallback):
-                if group and name in map(_NODE_OF, group):
-                    self.here.update([address for address, node in group if node == name])
-
-    def of(
-        self, port: ServicePort, family: int, local: bool
-    ) -> tuple[tuple[RealServer, ...], tuple[str, ...]]:
-        """The real servers, and the addresses of those on this node."""
-        found = self.built.get((port, family, local))
-        if found is None:
-            if local:
-                keys = endpoint_keys(self.views, port, family, self.node_name)
-            else:
-                keys = endpoint_keys(self.views, port, family, None, self.topology)
-            servers = RealServer.endpoints(keys, self.forward)
-            here: tuple[str, ...] = ()
-            if self.here:
-                here = tuple(sorted({address for address, _ in keys if address in self.here}))
-            found = self.built[(port, family, local)] = (servers, here)
-        return found

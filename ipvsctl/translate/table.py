@@ -9,6 +9,7 @@ desired state never holds a key twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from ipvsctl.model import Protocol, ServiceKey
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
@@ -16,6 +17,7 @@ from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service
 from ipvsctl.translate.service import translate_service
 
 SliceIndex = dict[tuple[str, str], list[EndpointSlice]]
+_NAMESPACE_NAME = attrgetter("namespace", "name")
 
 
 def index_slices(slices: Iterable[EndpointSlice]) -> SliceIndex:
@@ -37,20 +39,23 @@ def translate(
     index = index_slices(slices)
     owners: dict[ServiceKey, str] = {}
     desired: list[DesiredVirtualServer] = []
+    addresses: set[str] = set()
     errors: list[ObjectError] = []
-    for service in sorted(services, key=lambda s: (s.namespace, s.name)):
+    for service in sorted(services, key=_NAMESPACE_NAME):
         servers, problems = translate_service(
             service, index.get((service.namespace, service.name), ()), config
         )
         errors.extend(problems)
         for server in servers:
-            owner = owners.setdefault(server.key, server.owner)
+            key = server.service.key
+            owner = owners.setdefault(key, server.owner)
             if owner == server.owner:
                 desired.append(server)
+                if server.bound:
+                    addresses.add(key.address)
             else:
-                errors.append(conflict_error(service, server.key, owner))
-    addresses = frozenset(server.key.address for server in desired if server.bound)
-    return DesiredState(tuple(desired), addresses, tuple(errors))
+                errors.append(conflict_error(service, key, owner))
+    return DesiredState(tuple(desired), frozenset(addresses), tuple(errors))
 
 
 def conflict_error(service: Service, key: ServiceKey, owner: str) -> ObjectError:

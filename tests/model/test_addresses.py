@@ -96,6 +96,8 @@ def test_a_hundred_thousand_real_servers_keep_their_addresses() -> None:
 def test_a_real_server_from_a_canonical_address_equals_the_checked_one(address: str) -> None:
     from ipvsctl.model import ForwardMethod, RealServer
 
-    (fast,) = RealServer.endpoints([(address, 8080)], ForwardMethod.ROUTE)
-    assert fast == RealServer(address, 8080, 0, ForwardMethod.ROUTE)
-    assert type(fast) is RealServer and fast.key == (address, 8080) and fast.weight == 1
+    (fast,) = RealServer.endpoints([address], 8080, ForwardMethod.ROUTE)
+    (keyed,) = RealServer.from_keys([(address, 8080)], ForwardMethod.ROUTE)
+    assert fast == keyed == RealServer(address, 8080, 0, ForwardMethod.ROUTE)
+    assert type(fast) is type(keyed) is RealServer
+    assert fast.key == (address, 8080) and fast.weight == 1

@@ -397,6 +397,15 @@ def test_an_endpoint_in_two_slices_is_one_real_server_sorted_by_address() -> Non
     assert addresses(server) == ["10.244.1.5", "10.244.10.1", "10.244.3.9"]
 
 
+def test_one_slice_in_any_order_gives_real_servers_sorted_and_unique() -> None:
+    members = endpoints("10.244.3.9", "10.244.1.5", "10.244.10.1", "10.244.1.5")
+    (server,) = translated(WEB, web_slice(*members))
+    assert addresses(server) == ["10.244.1.5", "10.244.10.1", "10.244.3.9"]
+    fallback = endpoints("10.244.2.2", "10.244.2.1", ready=False, serving=True, terminating=True)
+    (server,) = translated(WEB, web_slice(*fallback))
+    assert addresses(server) == ["10.244.2.1", "10.244.2.2"]
+
+
 def test_the_first_address_of_an_endpoint_is_the_real_server() -> None:
     member = Endpoint(("10.244.1.5", "10.244.1.6"))
     (server,) = translated(WEB, web_slice(member))
