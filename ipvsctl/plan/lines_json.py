@@ -36,7 +36,6 @@ them. An empty plan is `[]`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ipvsctl.model.changes import IpvsChange, Op
@@ -60,7 +59,6 @@ from ipvsctl.plan.node_plan import Plan
 __all__ = [
     "change_document",
     "plan_document",
-    "render_plan_json",
 ]
 
 Document = dict[str, Any]
@@ -114,7 +112,3 @@ def plan_document(plan: Plan) -> list[Document]:
     if plan.delete_interface:
         steps.append({"op": "link del", "device": plan.interface})
     return steps
-
-
-def render_plan_json(plan: Plan) -> str:
-    return json.dumps(plan_document(plan), indent=2) + "\n"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import ForwardMethod, ServiceFlag, TunnelFlag, TunnelType
 from ipvsctl.plan import Plan
 from ipvsctl.plan.lines import plan_lines
-from ipvsctl.plan.lines_json import change_document, plan_document, render_plan_json
+from ipvsctl.plan.lines_json import change_document, plan_document
 
 from .builders import fwmark, rs, tcp, udp
 
@@ -173,8 +171,3 @@ def test_the_document_has_one_step_per_line_in_the_same_order() -> None:
         "device": "kube-ipvs0",
     }
     assert steps[7] == {"op": "link del", "device": "kube-ipvs0"}
-
-
-def test_the_json_text_parses_back_to_the_document() -> None:
-    assert json.loads(render_plan_json(FULL_PLAN)) == plan_document(FULL_PLAN)
-    assert render_plan_json(Plan()) == "[]\n"
