@@ -51,7 +51,11 @@ class DesiredVirtualServer(NamedTuple):
 
 
 class TranslateConfig(NamedTuple):
-    """What translation needs to know about this node and the command line."""
+    """What translation needs to know about this node and the command line.
+
+    Addresses are canonical (`canonical_address`), as the kernel and the Node
+    object's reader spell them: translate builds service keys from them as they are.
+    """
 
     node_name: str = ""
     node_zone: str = ""  # the Node's topology.kubernetes.io/zone label, for zone hints

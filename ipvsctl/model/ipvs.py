@@ -129,7 +129,9 @@ def canonical_address(address: str) -> str:
 # where a frozen dataclass runs Python code for each (several times slower);
 # creating a dataclass class also costs ~2 ms of every command's start.
 # ServiceKey, VirtualServer and RealServer canonicalise their fields in __new__
-# (and in `_replace`), so a built value is always canonical.
+# (and in `_replace`), so a built value is canonical. Only the two hot builders
+# skip that, each from fields canonical already: translate (from the input
+# types and TranslateConfig) and the kernel codec (from inet_ntop).
 class _ServiceKeyFields(NamedTuple):
     family: int
     protocol: int = 0

@@ -71,12 +71,12 @@ def real_servers(
     port: ServicePort,
     family: int,
     forward: ForwardMethod,
-    node: TranslateConfig,
+    config: TranslateConfig,
     local: bool,
 ) -> tuple[RealServer, ...]:
     """The real servers for `port` in `family`: the endpoints serving it, by address.
 
-    `local` keeps only the endpoints on this `node` (trafficPolicy Local);
+    `local` keeps only the endpoints on this node (trafficPolicy Local);
     otherwise all, narrowed by topology hints when they apply (`topology_filter`).
     """
     if len(views) == 1 and not local and not views[0].hints:
@@ -91,10 +91,12 @@ def real_servers(
         for view in views
         if view.family == family and (number := _number(view.ports, port)) is not None
     ]
-    local_node = node.node_name if local else None
+    local_node = config.node_name if local else None
     allowed = None
+    # Hints narrow only Cluster-policy traffic (kube-proxy: topology.go).
     if not local and any(view.hints for view, _ in matching):
-        allowed = topology_filter([view for view, _ in matching], node.node_name, node.node_zone)
+        serving = [view for view, _ in matching]
+        allowed = topology_filter(serving, config.node_name, config.node_zone)
     keys = _keys([(view.ready, number) for view, number in matching], local_node, allowed)
     if not keys:
         keys = _keys([(view.fallback, number) for view, number in matching], local_node, allowed)

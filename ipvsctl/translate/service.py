@@ -17,6 +17,7 @@ from ipvsctl.model import (
     ServiceFlag,
     ServiceKey,
     VirtualServer,
+    full_netmask,
 )
 from ipvsctl.model.desired import (
     CLUSTER_IP,
@@ -62,7 +63,7 @@ def translate_service(
     scheduler, forward, flags = scheduling.scheduler, scheduling.forward, int(scheduling.flags)
     timeout = 0
     if service.affinity_timeout > 0:
-        # The netmask stays the host mask (VirtualServer's default): affinity per client.
+        # The netmask stays the host mask (below): affinity per client.
         flags |= _PERSISTENT
         timeout = service.affinity_timeout
     owner = f"{namespace}/{name}"
@@ -79,15 +80,15 @@ def translate_service(
     seen: set[ServiceKey] = set()
     for port, address, number, bound, local, kind in _virtual_servers(service, config):
         family = AF_INET6 if ":" in address else AF_INET
-        # Built as tuples, skipping __new__'s checks: the address is canonical (the input
-        # types hold only canonical ones) and the flags settable, and 10,000s are built.
+        # Built as tuples, skipping __new__'s checks, as 10,000s are built: the address is
+        # canonical (the input types and TranslateConfig hold only canonical ones), the
+        # flags are a plain settable int, and every field is given.
         key = _new(ServiceKey, (family, port.protocol, address, number, 0))
         # An external IP may repeat a load-balancer IP: the first one stands.
         if key in seen:
             continue
         seen.add(key)
-        netmask = 0xFFFFFFFF if family == AF_INET else 128  # the host mask (full_netmask)
-        virtual = _new(VirtualServer, (key, scheduler, flags, timeout, netmask, ""))
+        virtual = _new(VirtualServer, (key, scheduler, flags, timeout, full_netmask(family), ""))
         found = built.get((port, family, local))
         if found is None:
             servers = real_servers(views, port, family, forward, config, local)
@@ -95,6 +96,7 @@ def translate_service(
             if here:
                 on_this_node = tuple(sorted({rs.address for rs in servers if rs.address in here}))
             found = built[(port, family, local)] = (servers, on_this_node)
+        servers, on_this_node = found
         if kind == LOAD_BALANCER:
             ranges, health = service.load_balancer_source_ranges, health_port
         else:
@@ -102,7 +104,7 @@ def translate_service(
         desired.append(
             _new(
                 DesiredVirtualServer,
-                (virtual, found[0], owner, bound, kind, local, ranges, found[1], health),
+                (virtual, servers, owner, bound, kind, local, ranges, on_this_node, health),
             )
         )
     return tuple(desired), ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipvsctl.model import AF_INET, Protocol
+from ipvsctl.model import AF_INET, AF_INET6, Protocol
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 from ipvsctl.translate import translate_service
@@ -36,6 +36,17 @@ ZONED = (
     endpoint("10.244.2.1", zones=("zone-b",)),
     endpoint("10.244.3.1", zones=("zone-a", "zone-c")),
 )
+
+
+def test_hints_of_a_slice_of_the_other_family_change_nothing() -> None:
+    port = EndpointPort("http", TCP, 8080)
+    hinted = EndpointSlice(
+        "shop", "web-6", "web", AF_INET6, (port,), (endpoint("fd00::1", zones=("zone-a",)),)
+    )
+    plain = EndpointSlice("shop", "web-4", "web", AF_INET, (port,), (endpoint("10.244.2.1"),))
+    for slices, expected in (([hinted], []), ([hinted, plain], ["10.244.2.1"])):
+        servers, errors = translate_service(WEB, slices, CONFIG)
+        assert errors == () and [real.address for real in servers[0].real_servers] == expected
 
 
 def test_zone_hints_keep_the_endpoints_hinted_for_this_nodes_zone() -> None:

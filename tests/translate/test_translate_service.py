@@ -12,6 +12,7 @@ from ipvsctl.model import (
     RealServer,
     ServiceFlag,
     ServiceKey,
+    VirtualServer,
 )
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import (
@@ -218,6 +219,21 @@ def test_client_ip_affinity_makes_the_service_persistent_per_host(
     assert (server.service.timeout, server.service.netmask) == (600, netmask)
 
 
+def test_translated_values_are_whole_and_their_flags_a_plain_int() -> None:
+    # Translate builds these as plain tuples (no __new__): every field must be there,
+    # and flags must compare and encode as the int VirtualServer(...) would store.
+    annotations = (("ipvsctl.io/scheduler", "sh"), ("ipvsctl.io/scheduler-flags", "sh-port"))
+    service = WEB._replace(annotations=annotations, affinity_timeout=600)
+    (server,) = translated(service, WEB_SLICE)
+    assert len(server) == len(DesiredVirtualServer._fields)
+    assert len(server.service) == len(VirtualServer._fields)
+    assert len(server.key) == len(ServiceKey._fields)
+    assert type(server.service.flags) is int
+    assert server.service.flags == ServiceFlag.PERSISTENT | ServiceFlag.SCHED2
+    rebuilt = VirtualServer(ServiceKey(*server.key), *server.service[1:])
+    assert server.service == rebuilt
+
+
 def test_without_affinity_the_service_is_not_persistent() -> None:
     (server,) = translated(WEB)
     assert (server.service.flags, server.service.timeout) == (0, 0)
@@ -320,6 +336,15 @@ def test_real_servers_take_the_slice_port_of_the_same_name_and_protocol() -> Non
     http, metrics = translated(service, slice_)
     assert http.real_servers == (RealServer("10.244.1.5", 8080),)
     assert metrics.real_servers == (RealServer("10.244.1.5", 9100),)
+
+
+@pytest.mark.parametrize("slices", [1, 2], ids=["one slice", "two slices"])
+def test_a_slice_port_listed_twice_gives_its_first_number(slices: int) -> None:
+    ports = (EndpointPort("http", TCP, 8080), EndpointPort("http", TCP, 8081))
+    first = EndpointSlice("shop", "web-1", "web", AF_INET, ports, endpoints("10.244.1.5"))
+    second = first._replace(name="web-2", endpoints=endpoints("10.244.2.7"))
+    (server,) = translated(WEB, *(first, second)[:slices])
+    assert {real.port for real in server.real_servers} == {8080}
 
 
 def test_an_unnamed_service_port_matches_the_unnamed_slice_port() -> None:
