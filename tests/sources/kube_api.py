@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
@@ -69,10 +71,19 @@ class KubeApi:
     ) -> None:
         try:
             self.call(self._finish)
+        except TimeoutError:
+            raise TimeoutError(f"the emulated API server did not stop: {self._stuck()}") from None
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(CALL_TIMEOUT)
             self._loop.close()
+
+    def _stuck(self) -> str:
+        """Where the loop's thread is and what its tasks await: why a call timed out."""
+        frame = sys._current_frames().get(self._thread.ident or 0)
+        where = traceback.format_stack(frame, limit=4) if frame is not None else ["gone"]
+        tasks = [repr(task.get_coro()) for task in asyncio.all_tasks(self._loop)]
+        return f"thread at {''.join(where).strip()!r}; {len(tasks)} tasks: {tasks[:10]}"
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run `function(*args)` (plain or async) on the emulator's loop; its result."""
@@ -233,12 +244,16 @@ class KubeApi:
 
     async def _stop_serving(self) -> None:
         # aiohttp's shutdown leaves established connections open: an open watch
-        # would hang until its read timeout. Cut them all, as a dying server does.
+        # would hang until its read timeout. Cut them all, as a dying server does,
+        # closing ones too (a close waits for a dead client to take what was written).
         server = self._require_server().server.runner.server
         for connection in server.connections if server is not None else ():
             transport = connection.transport
-            if transport is not None and not transport.is_closing():
+            if transport is not None:
                 transport.abort()
+        if server is not None:
+            # A request still running holds aiohttp's shutdown for a minute: give it a second.
+            await server.shutdown(1.0)
         await self._require_server().__aexit__(None, None, None)
         self._server = None
 
