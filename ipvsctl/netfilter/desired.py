@@ -21,8 +21,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ipvsctl.model import AF_INET, ForwardMethod, Protocol, address_family
+from ipvsctl.model import AF_INET, ForwardMethod, address_family
 from ipvsctl.model.desired import CLUSTER_IP, LOAD_BALANCER, DesiredVirtualServer
+from ipvsctl.model.names import PROTOCOL_KEYWORDS
 
 # The sets, by what they hold (each name takes a family suffix: `family_set`).
 SERVICE_IPS = "service-ips"  # addresses bound to the dummy interface (KUBE-IPVS-IPS)
@@ -51,12 +52,6 @@ FAMILY_SETS = (
     LB_FILTERED,
     LB_SOURCE_RANGES,
 )
-
-PROTOCOL_NAMES: dict[int, str] = {
-    Protocol.TCP: "tcp",
-    Protocol.UDP: "udp",
-    Protocol.SCTP: "sctp",
-}
 
 
 def family_set(name: str, family: int) -> str:
@@ -117,7 +112,7 @@ def virtual_server_elements(
     if key.is_fwmark:
         return ()  # translate makes none; a fwmark service has no address to match
     family, address = key.family, key.address
-    port = (address, PROTOCOL_NAMES.get(key.protocol, str(key.protocol)), str(key.port))
+    port = (address, PROTOCOL_KEYWORDS.get(key.protocol, str(key.protocol)), str(key.port))
     masquerading = all(server.forward == ForwardMethod.MASQ for server in vs.real_servers)
     found: list[Element] = []
     if vs.bound:

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ipvsctl.model import canonical_address
+from ipvsctl.model.names import PROTOCOL_KEYWORDS
 from ipvsctl.netfilter.desired import Element
 from ipvsctl.netfilter.ruleset import FAMILY, TABLE, ChainSpec, SetSpec, StaticRuleset
 
-_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
 _ADDRESS_TYPES = frozenset({"ipv4_addr", "ipv6_addr"})
 
 
@@ -200,7 +200,7 @@ def _field(value: Any, kind: str, cidr: bool) -> str:
             raise ValueError("address")
         return canonical_address(value)
     if kind == "inet_proto":
-        return _PROTOCOLS.get(value, str(value)) if isinstance(value, int) else str(value)
+        return PROTOCOL_KEYWORDS.get(value, str(value)) if isinstance(value, int) else str(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(kind)
     return str(value)
