@@ -284,7 +284,7 @@ class NodeEngine:
         changes = plan_ipvs_changes(
             wanted, present, ownership, expired_drains=self.drains.expired(self.clock())
         )
-        report = self._carry_out(Plan(interface=self.settings.interface, ipvs=changes), wanted)
+        report = self._carry_out_ipvs(Plan(interface=self.settings.interface, ipvs=changes), wanted)
         self.drains.refresh(self.table, self.by_key, keys, self.clock())
         return report
 
@@ -294,43 +294,42 @@ class NodeEngine:
         self,
         plan: Plan,
         wanted: Sequence[DesiredVirtualServer],
-        netfilter: NetfilterPlan | None = None,
+        netfilter: NetfilterPlan | None,
     ) -> SyncReport:
-        """Carry the plan out as `apply` does (the netfilter table, interface and addresses,
-        sysctls, IPVS, then address removals), keeping the copy of the table, the bound
-        addresses and the NodePort record in step with what the kernel accepted."""
-        netfilter_problem, sent = "", None
-        if netfilter is not None and self.netfilter is not None and not netfilter.is_empty:
-            netfilter_problem = carry_out_netfilter(netfilter, self.netfilter.nft)
-            sent = netfilter
+        """Carry the plans out as `apply` does: the netfilter table, then the rest
+        (`_carry_out_ipvs`)."""
+        if netfilter is None or self.netfilter is None or netfilter.is_empty:
+            return self._carry_out_ipvs(plan, wanted)
+        problem = carry_out_netfilter(netfilter, self.netfilter.nft)
+        report = self._carry_out_ipvs(plan, wanted)
+        # A refused transaction leaves the tally ahead of the table: a full sync reads it.
+        return report._replace(
+            problems=(problem, *report.problems) if problem else report.problems,
+            must_resync=report.must_resync or bool(problem),
+            netfilter=netfilter,
+            netfilter_refused=bool(problem),
+        )
+
+    def _carry_out_ipvs(self, plan: Plan, wanted: Sequence[DesiredVirtualServer]) -> SyncReport:
+        """Carry the plan out as `apply` does (interface and addresses, sysctls, IPVS, then
+        address removals), keeping the copy of the table, the bound addresses and the
+        NodePort record in step with what the kernel accepted."""
         if plan.is_empty:
-            # A refused transaction leaves the tally ahead of the table: a full sync reads it.
-            return SyncReport(
-                problems=(netfilter_problem,) if netfilter_problem else (),
-                must_resync=bool(netfilter_problem),
-                netfilter=sent,
-                netfilter_refused=bool(netfilter_problem),
-            )
+            return SyncReport()
         # Recorded before the first change, so a crash half-way still knows them ours;
         # a record that cannot be written stops everything, as with `apply`.
         nodeports = {vs.key for vs in wanted if not vs.bound or vs.key.is_fwmark}
         if not nodeports <= self.recorded:
             problem = self._write_record(self.recorded | nodeports)
             if problem:
-                return SyncReport(
-                    problems=(problem,) + ((netfilter_problem,) if netfilter_problem else ()),
-                    must_resync=True,
-                    netfilter=sent,
-                    netfilter_refused=bool(netfilter_problem),
-                )
+                return SyncReport(problems=(problem,), must_resync=True)
         before = {
             c.service.key: self.table[c.service.key]
             for c in plan.ipvs
             if c.service.key in self.table
         }
         done, refused, link_problems = carry_out(plan, self.kernel, self.links)
-        problems = [netfilter_problem] if netfilter_problem else []
-        problems += link_problems
+        problems = list(link_problems)
         refused_ids = {id(failure.change) for failure in refused}
         accepted = [change for change in plan.ipvs if id(change) not in refused_ids]
         apply_to_copy(self.table, accepted)
@@ -352,20 +351,8 @@ class NodeEngine:
             plan.create_interface,
             plan.addresses_add,
         ) or done.addresses_del != addresses_to_unbind(plan, refused)
-        # So does a refused nft transaction: the tally holds what the table does not.
-        resync = (
-            links_failed
-            or bool(netfilter_problem)
-            or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
-        )
-        return SyncReport(
-            tuple(plan.ipvs),
-            tuple(refused),
-            tuple(problems),
-            resync,
-            sent,
-            bool(netfilter_problem),
-        )
+        resync = links_failed or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
+        return SyncReport(tuple(plan.ipvs), tuple(refused), tuple(problems), resync)
 
     def _write_record(self, keys: frozenset[ServiceKey]) -> str:
         """Rewrite the NodePort record (under its lock, as `apply` does); a problem, or ""."""
