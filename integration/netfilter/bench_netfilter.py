@@ -25,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from integration.kernel_lab.netns import in_initial_network_namespace
 from ipvsctl.agent.netfilter_sync import NetfilterSync
 from ipvsctl.model import AF_INET, Protocol, ServiceKey
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
@@ -107,6 +108,9 @@ def main() -> int:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--changes", type=int, default=20)
     args = parser.parse_args()
+    if in_initial_network_namespace():
+        # It deletes and rewrites `table inet ipvsctl`: on a node, the agent's own.
+        parser.error("refusing to run in the host's network namespace: run it in the kernel lab")
 
     services = [cluster_service(i) for i in range(args.services)]
     slices = [endpoints_of(i, args.endpoints) for i in range(args.services)]
