@@ -4,7 +4,6 @@ that does changes one; someone else's table and iptables-nft rules are never tou
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from integration.agent_fixtures import (
     wait_until,
 )
 from integration.apply_fixtures import ipvsctl, run
-from integration.netfilter.test_netfilter_ownership import FOREIGN, IPTABLES, others
+from integration.netfilter.test_netfilter_ownership import foreign_state, others
 from tests.sources.kube_api import KubeApi, endpoint_slice, service
 
 VIP = "10.96.30.1"
@@ -51,14 +50,8 @@ def endpoints(api: KubeApi, *pods: tuple[str, str]) -> None:
 
 @pytest.fixture
 def foreign(api: KubeApi) -> Iterator[dict[str, str]]:
-    subprocess.run(["nft", "delete", "table", "inet", "ipvsctl"], capture_output=True)
-    subprocess.run(["nft", "-f", "-"], input=FOREIGN, text=True, check=True)
-    for rule in IPTABLES:
-        run("iptables", *rule)
-    try:
-        yield others()
-    finally:
-        subprocess.run(["nft", "flush", "ruleset"], check=False)
+    with foreign_state() as before:
+        yield before
 
 
 def test_run_changes_elements_only_and_touches_nothing_else(

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from subprocess import PIPE
 
 import pytest
+
+from integration.apply_fixtures import sysctl
 
 TABLE = "ipvsctl"
 RULESET = f"""
@@ -74,27 +75,24 @@ def ruleset_loaded() -> Iterator[None]:
 @pytest.fixture
 def routed() -> Iterator[None]:
     """kl-client and kl-server namespaces on two veth links, this namespace forwarding."""
-    forward = Path("/proc/sys/net/ipv4/ip_forward")
-    before = forward.read_text()
-    forward.write_text("1")
-    try:
-        for name, router, far in (
-            ("cli", ROUTER_TO_CLIENT, CLIENT),
-            ("srv", ROUTER_TO_SERVER, SERVER),
-        ):
-            ns, link = f"kl-{name}", f"kl-{name}0"
-            run("ip", "netns", "add", ns)
-            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            run("ip", "addr", "add", f"{router}/24", "dev", link)
-            run("ip", "link", "set", link, "up")
-            run(*in_ns(ns, "ip", "addr", "add", f"{far}/24", "dev", "eth0"))
-            run(*in_ns(ns, "ip", "link", "set", "eth0", "up"))
-            run(*in_ns(ns, "ip", "route", "add", "default", "via", router))
-        yield
-    finally:
-        for ns in ("kl-cli", "kl-srv"):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        forward.write_text(before)
+    with sysctl("net/ipv4/ip_forward", "1"):
+        try:
+            for name, router, far in (
+                ("cli", ROUTER_TO_CLIENT, CLIENT),
+                ("srv", ROUTER_TO_SERVER, SERVER),
+            ):
+                ns, link = f"kl-{name}", f"kl-{name}0"
+                run("ip", "netns", "add", ns)
+                run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns)
+                run("ip", "addr", "add", f"{router}/24", "dev", link)
+                run("ip", "link", "set", link, "up")
+                run(*in_ns(ns, "ip", "addr", "add", f"{far}/24", "dev", "eth0"))
+                run(*in_ns(ns, "ip", "link", "set", "eth0", "up"))
+                run(*in_ns(ns, "ip", "route", "add", "default", "via", router))
+            yield
+        finally:
+            for ns in ("kl-cli", "kl-srv"):
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +54,26 @@ def others() -> dict[str, str]:
     return found
 
 
+@contextmanager
+def foreign_state() -> Iterator[dict[str, str]]:
+    """Someone else's nftables table and iptables-nft rules, and no table of ours, for
+    the block; what `others` lists of them is given, and the ruleset flushed after."""
+    subprocess.run(["nft", "delete", "table", "inet", "ipvsctl"], capture_output=True)
+    subprocess.run(["nft", "-f", "-"], input=FOREIGN, text=True, check=True)
+    for rule in IPTABLES:
+        run("iptables", *rule)
+    try:
+        before = others()
+        assert "ip operator" in before and "9998" in before["iptables-save"]
+        yield before
+    finally:
+        subprocess.run(["nft", "flush", "ruleset"], check=False)
+
+
 @pytest.fixture
 def foreign() -> Iterator[dict[str, str]]:
-    with fresh_node():
-        subprocess.run(["nft", "delete", "table", "inet", "ipvsctl"], capture_output=True)
-        subprocess.run(["nft", "-f", "-"], input=FOREIGN, text=True, check=True)
-        for rule in IPTABLES:
-            run("iptables", *rule)
-        try:
-            before = others()
-            assert "ip operator" in before and "9998" in before["iptables-save"]
-            yield before
-        finally:
-            subprocess.run(["nft", "flush", "ruleset"], check=False)
+    with fresh_node(), foreign_state() as before:
+        yield before
 
 
 def manifest(tmp_path: Path, endpoints: list[tuple[str, str]]) -> str:
