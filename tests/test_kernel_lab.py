@@ -18,16 +18,18 @@ from hypothesis import strategies as st
 
 from integration.kernel_lab import apt_client, locations, provision, runner
 from integration.kernel_lab.apt_sources import (
+    SID_SUITE,
     SourceEntry,
     debian_archive_uri,
     parse_deb822,
     parse_one_line,
-    sid_sources,
+    suite_sources,
     system_archive_uri,
 )
 from integration.kernel_lab.cli import command_argv
 from integration.kernel_lab.errors import LabError
 from integration.kernel_lab.guest_env import guest_environment, with_system_path
+from integration.kernel_lab.guest_process import GuestFiles
 from integration.kernel_lab.host_kernel import CAP_SYS_ADMIN, has_cap_net_admin, has_capability
 from integration.kernel_lab.init_script import GuestRun, render_init_script
 from integration.kernel_lab.junit_tally import Tally, summary_line, tally_report, tally_run
@@ -107,8 +109,8 @@ def test_system_archive_uri_without_sources_is_a_lab_error(tmp_path: Path) -> No
         system_archive_uri(tmp_path / "a.sources", tmp_path / "b.list")
 
 
-def test_sid_sources_names_the_mirror_sid_and_the_keyring() -> None:
-    text = sid_sources(MIRROR, Path("/k.gpg"))
+def test_suite_sources_names_the_mirror_suite_and_the_keyring() -> None:
+    text = suite_sources(MIRROR, SID_SUITE, Path("/k.gpg"))
     (entry,) = parse_deb822(text)
     assert entry == SourceEntry(("deb",), (MIRROR,), ("sid",))
     assert "Signed-By: /k.gpg\n" in text
@@ -270,10 +272,9 @@ def make_boot(tmp_path: Path, kernel_script: str) -> Boot:
     return Boot(
         kernel=kernel,
         init=tmp_path / "init",
-        run_dir=tmp_path,
-        output=tmp_path / "output",
-        status=tmp_path / "status",
-        kernel_log=tmp_path / "kernel.log",
+        files=GuestFiles(
+            tmp_path, tmp_path / "output", tmp_path / "status", tmp_path / "kernel.log"
+        ),
     )
 
 

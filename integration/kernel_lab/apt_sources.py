@@ -114,7 +114,3 @@ def system_archive_uri(deb822: Path = DEB822_SOURCES, one_line: Path = ONE_LINE_
 def suite_sources(uri: str, suite: str, keyring: Path) -> str:
     """A deb822 sources file naming the mirror's ``suite``, verified with ``keyring``."""
     return f"Types: deb\nURIs: {uri}\nSuites: {suite}\nComponents: main\nSigned-By: {keyring}\n"
-
-
-def sid_sources(uri: str, keyring: Path) -> str:
-    return suite_sources(uri, SID_SUITE, keyring)

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from .errors import LabError
 
 DEFAULT_TIMEOUT = 3600.0
+DEFAULT_MEMORY = "1G"
 # After the status file appears the guest only has to power off.
 POWEROFF_GRACE = 15.0
 POLL_INTERVAL = 0.05

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import LabError
-from .guest_process import DEFAULT_TIMEOUT, GuestFiles, run_guest
+from .guest_process import DEFAULT_MEMORY, DEFAULT_TIMEOUT, GuestFiles, run_guest
 from .initramfs import INIT_PARAMETER, ROOT_TAG
 
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
-DEFAULT_MEMORY = "1G"
 # One vCPU: with two, each vCPU is a host thread that waits for the other at
 # every cross-CPU flush, and on a busy 2-core host a 2 s step took 6-9 s.
 DEFAULT_CPUS = 1

@@ -169,12 +169,13 @@ def _build(final: Path, apt: PrivateApt, wanted: Packages, keyring: str, work: P
     named = ", ".join(f"{name} {version}" for name, version in wanted)
     print(f"kernel-lab: provisioning QEMU's kernel from {named} into {final}", file=sys.stderr)
     debs = apt.download([f"{name}={version}" for name, version in wanted], into=work / "debs")
-    got = tuple(sorted(package_version(deb) for deb in debs))
+    versions = {deb: package_version(deb) for deb in debs}
+    got = tuple(sorted(versions.values()))
     if got != wanted:
         raise LabError(f"apt-get download gave {got}, wanted {wanted}")
     staged, tools = work / "lab", work / "busybox"
-    for deb in debs:
-        unpack(deb, tools if package_version(deb)[0] == BUSYBOX_PACKAGE else staged)
+    for deb, (name, _) in versions.items():
+        unpack(deb, tools if name == BUSYBOX_PACKAGE else staged)
     for pruned in PRUNED:
         shutil.rmtree(staged / pruned, ignore_errors=True)
     version = _kernel_version(staged)

@@ -14,7 +14,7 @@ from typing import Literal
 from . import qemu_boot, uml_boot
 from .errors import LabError
 from .guest_env import guest_environment
-from .guest_process import DEFAULT_TIMEOUT, GuestFiles
+from .guest_process import DEFAULT_MEMORY, DEFAULT_TIMEOUT, GuestFiles
 from .host_kernel import host_has_ipvs, run_on_host
 from .init_script import GuestRun, render_init_script
 from .locations import CACHE_ENV, hidden_in_guest, host_tmp_dir, scratch_dir
@@ -29,7 +29,6 @@ MEMORY_ENV = "IPVSCTL_LAB_MEM"
 TIMEOUT_ENV = "IPVSCTL_LAB_TIMEOUT"
 # The exit status when the lab itself failed, as docker run uses it.
 LAB_FAILED = 125
-DEFAULT_MEMORY = "1G"
 INIT = "init"
 KERNEL_LOG = "kernel.log"
 
@@ -110,10 +109,7 @@ def run_in_uml(lab: Lab, spec: GuestSpec) -> int:
         boot = uml_boot.Boot(
             kernel=lab.kernel,
             init=run_dir / INIT,
-            run_dir=run_dir,
-            output=run.output,
-            status=run.status,
-            kernel_log=run_dir / KERNEL_LOG,
+            files=GuestFiles(run_dir, run.output, run.status, run_dir / KERNEL_LOG),
             memory=spec.memory,
         )
         return uml_boot.boot_and_follow(boot, sys.stdout.buffer, spec.timeout)

@@ -60,11 +60,11 @@ def suites(plan: SuitePlan, lab_target: Target) -> list[Suite]:
         runs.append(Suite("unit", ("tests",), None, "on the host"))
     if plan.integration:
         ignore = f"--ignore={NETFILTER_TESTS}"
-        where = "in the host's kernel" if lab_target == "host" else "in UML's kernel"
+        on_host = lab_target == "host"
+        where = "in the host's kernel" if on_host else "in UML's kernel"
         runs.append(Suite("integration", ("integration", ignore), lab_target, where))
         # A host kernel with IPVS (a privileged container on a real host) has
         # nftables too; only a lab that had to boot UML needs QEMU as well.
-        on_host = lab_target == "host"
         where = "in the host's kernel" if on_host else "in Debian's kernel under QEMU"
         runs.append(Suite("netfilter", (NETFILTER_TESTS,), "host" if on_host else "qemu", where))
     return runs

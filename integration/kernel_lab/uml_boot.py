@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import LabError
-from .guest_process import DEFAULT_TIMEOUT, GuestFiles, run_guest
-
-DEFAULT_MEMORY = "1G"
+from .guest_process import DEFAULT_MEMORY, DEFAULT_TIMEOUT, GuestFiles, run_guest
 
 
 @dataclass(frozen=True)
@@ -19,16 +17,13 @@ class Boot:
 
     kernel: Path
     init: Path
-    run_dir: Path
-    output: Path
-    status: Path
-    kernel_log: Path
+    files: GuestFiles
     memory: str = DEFAULT_MEMORY
 
 
 def boot_command(boot: Boot) -> list[str]:
     """The UML command line: hostfs root is the host's /, so the guest sees our files."""
-    for path in (boot.init, boot.run_dir):
+    for path in (boot.init, boot.files.run_dir):
         if any(c.isspace() for c in str(path)):
             raise LabError(f"{path}: the UML command line cannot hold paths with spaces")
     return [
@@ -44,12 +39,11 @@ def boot_command(boot: Boot) -> list[str]:
         # The kernel's console goes to its stderr, i.e. the log file, not the caller.
         "con=null",
         "con0=null,fd:2",
-        f"uml_dir={boot.run_dir}",
+        f"uml_dir={boot.files.run_dir}",
     ]
 
 
 def boot_and_follow(boot: Boot, sink: BinaryIO, timeout: float = DEFAULT_TIMEOUT) -> int:
     """Boot the guest, copy its command's output to ``sink`` as it comes,
     and return the command's exit status."""
-    files = GuestFiles(boot.run_dir, boot.output, boot.status, boot.kernel_log)
-    return run_guest(boot_command(boot), files, sink, timeout=timeout, name="UML")
+    return run_guest(boot_command(boot), boot.files, sink, timeout=timeout, name="UML")
