@@ -59,7 +59,7 @@ class EngineOptions(NamedTuple):
     nodeport_cidrs: tuple[str, ...] = ()
     strict_arp: bool = False
     netfilter: bool = True  # False: --no-netfilter, no table is read or written
-    cluster_cidrs: tuple[str, ...] = ()  # --cluster-cidr, canonical
+    cluster_cidrs: tuple[str, ...] = ()  # --cluster-cidr as given (parse_cluster_cidrs)
     masquerade_all: bool = False
 
 
