@@ -14,9 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, ObjectRef, Service
-
-ObjectKey = tuple[str, str]  # (namespace, name); a Node's namespace is ""
+from ipvsctl.model.inputs import (
+    EndpointSlice,
+    NodeInfo,
+    ObjectError,
+    ObjectKey,
+    ObjectRef,
+    Service,
+)
 
 SERVICE, SLICE, NODE = "Service", "EndpointSlice", "Node"
 

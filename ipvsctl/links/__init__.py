@@ -12,6 +12,7 @@ from ipvsctl.links.errors import LinkError
 from ipvsctl.links.nodeport_addresses import addresses_in_cidrs, is_node_address
 from ipvsctl.links.rtnetlink_messages import DUMMY_KIND, IFA_F_NODAD
 from ipvsctl.links.sysctls import (
+    HostSysctls,
     read_sysctls,
     running_kernel,
     wanted_sysctls,
@@ -22,6 +23,7 @@ __all__ = [
     "DUMMY_KIND",
     "IFA_F_NODAD",
     "DummyInterface",
+    "HostSysctls",
     "LinkError",
     "addresses_in_cidrs",
     "is_node_address",

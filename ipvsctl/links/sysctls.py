@@ -90,3 +90,16 @@ def write_sysctl(name: str, value: str) -> None:
         sysctl_path(name).write_text(f"{value}\n")
     except OSError as error:
         raise LinkError(error.errno or 0, f"sysctl {name}: write {value!r}") from None
+
+
+class HostSysctls:
+    """This network namespace's sysctls, as the engine's `Sysctls` port."""
+
+    def wanted(self, strict_arp: bool) -> dict[str, str]:
+        return wanted_sysctls(strict_arp, running_kernel())
+
+    def read(self, names: Iterable[str]) -> dict[str, str | None]:
+        return read_sysctls(names)
+
+    def write(self, name: str, value: str) -> None:
+        write_sysctl(name, value)

@@ -26,6 +26,8 @@ SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_AFFINITY_TIMEOUT = 10800
 
+ObjectKey = tuple[str, str]  # (namespace, name) of an object; a Node's namespace is ""
+
 
 class ObjectRef(NamedTuple):
     """Which Kubernetes object a value or an error is about."""

@@ -85,3 +85,45 @@ def write_nodeports(path: Path, keys: Iterable[ServiceKey]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class NodeportRecord:
+    """The record as the engine keeps it: the keys it holds, and rewriting it.
+
+    Every write takes the record's lock, unless the whole run already holds it
+    (`held`: `apply` locks it from its read to its last rewrite, so that two
+    applies at once cannot each drop the other's keys; a second flock of the
+    same file in one process would wait for ever).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or record_path()
+        self.keys: frozenset[ServiceKey] = read_nodeports(self.path)
+        self._held = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lock for a whole read-apply-rewrite; the keys are read again under it."""
+        with lock_record(self.path):
+            self.keys = read_nodeports(self.path)
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
+
+    def write(self, keys: frozenset[ServiceKey]) -> str:
+        """Replace the record with `keys`; "" when done, else one line saying why not."""
+        try:
+            if self._held:
+                write_nodeports(self.path, keys)
+            else:
+                with lock_record(self.path):
+                    write_nodeports(self.path, keys)
+        except OSError as error:
+            return self.problem(error)
+        self.keys = keys
+        return ""
+
+    def problem(self, error: OSError) -> str:
+        return f"NodePort record {self.path}: {error.strerror or error}"

@@ -1,7 +1,7 @@
-"""The agent's netfilter table, kept one Service at a time, as its IPVS table is.
+"""The netfilter table, kept one Service at a time, as the IPVS table is.
 
 Each virtual server contributes its own set elements (`virtual_server_elements`);
-the agent remembers which, and a tally counts how many virtual servers need
+the engine remembers which, and a tally counts how many virtual servers need
 each element. A changed Service then changes exactly the elements no one
 needed before, or no one needs now: an endpoint change that moves no pod on
 or off this node changes none, and runs no nft at all.
@@ -25,22 +25,25 @@ from ipvsctl.netfilter import (
     Element,
     ElementChanges,
     ElementTally,
+    NetfilterError,
     NetfilterOptions,
     NetfilterPlan,
-    NftTable,
+    TableState,
     element_changes,
     plan_table,
     static_ruleset,
     virtual_server_elements,
 )
+from ipvsctl.reconcile.options import OptionError, unsupported_netfilter
+from ipvsctl.reconcile.ports import Nft
 
 READ_PERIOD = 3600.0  # seconds between full syncs that read the table
 
 
 class NetfilterSync:
-    """Not thread-safe: the agent's loop alone calls it."""
+    """Not thread-safe: one thread (the engine's caller) calls it."""
 
-    def __init__(self, nft: NftTable, options: NetfilterOptions) -> None:
+    def __init__(self, nft: Nft, options: NetfilterOptions) -> None:
         self.nft, self.options = nft, options
         self.ruleset = static_ruleset(options)  # only --cluster-cidr and --masquerade-all
         self.tally = ElementTally()
@@ -50,11 +53,30 @@ class NetfilterSync:
         """This node's addresses changed (the next full sync plans every element anew)."""
         self.options = self.options._replace(node_addresses=addresses)
 
-    def plan_all(self, wanted: Iterable[DesiredVirtualServer], read: bool = True) -> NetfilterPlan:
-        """Every element anew, planned against the table as read (NetfilterError when it
-        cannot be), or, without `read`, as last planned (the caller reads after any
-        refused transaction)."""
-        state = self.nft.read() if read else None
+    def check(self) -> TableState:
+        """The table as it is, read before anything changes; OptionError when this kernel
+        (or this node's nft) cannot hold it. A table that exists needs no probe: it was
+        made here."""
+        try:
+            state = self.nft.read()
+            if not state.exists:
+                support = self.nft.supported()
+                if not support.ok:
+                    raise OptionError(unsupported_netfilter(support.reason))
+        except NetfilterError as error:
+            raise OptionError(unsupported_netfilter(error.first)) from None
+        return state
+
+    def plan_all(
+        self, wanted: Iterable[DesiredVirtualServer], read: bool | TableState = True
+    ) -> NetfilterPlan:
+        """Every element anew, planned against the table: as read now (NetfilterError when
+        it cannot be), as given (a listing `check` just read), or, when `read` is False,
+        as last planned (the caller reads after any refused transaction)."""
+        if isinstance(read, TableState):
+            state: TableState | None = read
+        else:
+            state = self.nft.read() if read else None
         planned = self.tally.elements
         self.contributed = {vs.key: virtual_server_elements(vs, self.options) for vs in wanted}
         self.tally = ElementTally()

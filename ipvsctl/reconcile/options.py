@@ -1,0 +1,97 @@
+"""The engine's options (one record for `apply`, `diff`, `cleanup` and `run`), checked
+once, and what is built from them with this node's facts: the translate
+configuration and the netfilter options.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, NamedTuple
+
+from ipvsctl.links import addresses_in_cidrs
+from ipvsctl.model.desired import TranslateConfig
+from ipvsctl.model.inputs import NodeInfo
+from ipvsctl.translate import scheduler_problem
+
+if TYPE_CHECKING:
+    from ipvsctl.netfilter import NetfilterOptions
+
+
+class OptionError(ValueError):
+    """A command-line value that cannot be used (names the flag), or a node that cannot
+    hold what the options ask: nothing was changed."""
+
+
+class EngineOptions(NamedTuple):
+    """The command-line settings the engine depends on (`run` adds its shell's own)."""
+
+    node_name: str = ""
+    scheduler: str = "rr"
+    interface: str = "kube-ipvs0"
+    nodeport_cidrs: tuple[str, ...] = ()
+    strict_arp: bool = False
+    netfilter: bool = True  # False: --no-netfilter, no table is read or written
+    cluster_cidrs: tuple[str, ...] = ()  # --cluster-cidr, canonical once checked
+    masquerade_all: bool = False
+    graceful_period: float = 900.0  # --graceful-period (the agent's drains)
+
+
+def check_options(options: EngineOptions, offered: frozenset[str]) -> EngineOptions:
+    """The options, checked before anything is read or changed (OptionError names the
+    flag), with the cluster CIDRs canonical (10.244.1.0/16 is 10.244.0.0/16) and unique."""
+    problem = scheduler_problem(options.scheduler, offered)
+    if problem:
+        raise OptionError(f"--scheduler: {problem}")
+    for cidr in options.nodeport_cidrs:
+        _network("--nodeport-addresses", cidr)
+    cluster: list[str] = []
+    for cidr in options.cluster_cidrs:
+        canonical = _network("--cluster-cidr", cidr)
+        if canonical not in cluster:
+            cluster.append(canonical)
+    return options._replace(cluster_cidrs=tuple(cluster))
+
+
+def _network(flag: str, cidr: str) -> str:
+    try:
+        return str(ipaddress.ip_network(cidr, strict=False))
+    except ValueError:
+        raise OptionError(f"{flag}: {cidr!r} is not a CIDR") from None
+
+
+def translate_config(
+    options: EngineOptions,
+    node: NodeInfo | None,
+    local: tuple[str, ...],
+    offered: frozenset[str],
+) -> TranslateConfig:
+    """What translate is told of this node: NodePorts on its addresses (`local`) in
+    --nodeport-addresses, else on its Node's InternalIP/ExternalIP addresses (none
+    without a Node object, as with `apply`)."""
+    if options.nodeport_cidrs:
+        nodeports = addresses_in_cidrs(local, options.nodeport_cidrs)
+    else:
+        nodeports = node.addresses if node is not None else ()
+    return TranslateConfig(
+        node_name=options.node_name,
+        node_zone=node.zone if node is not None else "",
+        node_addresses=nodeports,
+        local_addresses=frozenset(local),
+        scheduler=options.scheduler,
+        schedulers=offered,
+    )
+
+
+def netfilter_options(options: EngineOptions, local: frozenset[str]) -> NetfilterOptions:
+    """The netfilter table's options: checked --cluster-cidr and --masquerade-all, and
+    this node's own addresses."""
+    from ipvsctl.netfilter import NetfilterOptions
+
+    return NetfilterOptions(options.cluster_cidrs, options.masquerade_all, local)
+
+
+def unsupported_netfilter(reason: str) -> str:
+    return (
+        f"netfilter: this kernel cannot hold ipvsctl's nftables table ({reason}); "
+        "pass --no-netfilter where the CNI masquerades and filters service traffic"
+    )

@@ -1,0 +1,91 @@
+"""The kernel's IPVS table as a copy: its entries after a list of changes.
+
+One in-memory table serves two purposes. The engine plans each event against
+its copy of the kernel's table instead of dumping the kernel again, so the
+copy must follow every change the kernel accepted, as the kernel applies it.
+The tests' fake kernel holds one too, and must refuse what the kernel refuses,
+so that a plan the fake accepts means something. Both are this class.
+
+As ip_vs_ctl.c does it: `-A` adds an empty service (EEXIST when it is there),
+`-E` replaces its config, `-D` takes its real servers with it, `-a` puts the
+new real server first (the kernel lists the newest first; EEXIST when it is
+there), `-e` keeps the connection counts, `-d` drops it; a change to a
+missing service is refused with ESRCH, one to a missing real server with
+ENOENT, as the kernel answers.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+
+from ipvsctl.model.changes import IpvsChange, Op
+from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, VirtualServerEntry
+
+__all__ = ["TableCopy"]
+
+
+class TableCopy:
+    """The entries by service key; `apply` answers as the kernel would (0 or an errno)."""
+
+    def __init__(self, entries: Iterable[VirtualServerEntry] = ()) -> None:
+        self.entries: dict[ServiceKey, VirtualServerEntry] = {
+            entry.service.key: entry for entry in entries
+        }
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def get(self, key: ServiceKey) -> VirtualServerEntry | None:
+        return self.entries.get(key)
+
+    def listing(self) -> tuple[VirtualServerEntry, ...]:
+        """Every entry, as a dump lists them."""
+        return tuple(self.entries.values())
+
+    def apply_accepted(self, changes: Iterable[IpvsChange]) -> None:
+        """Carry out `changes` the kernel accepted, in order (one it refused changes nothing)."""
+        for change in changes:
+            self.apply(change)
+
+    def apply(self, change: IpvsChange) -> int:
+        """Carry out one change; 0, or the errno the kernel answers and nothing changed."""
+        op, service, server = change
+        key = service.key
+        entry = self.entries.get(key)
+        if op is Op.ADD_SERVICE:
+            if entry is not None:
+                return errno.EEXIST
+            self.entries[key] = VirtualServerEntry(service)
+            return 0
+        if entry is None:
+            return errno.ESRCH
+        if op is Op.EDIT_SERVICE:
+            self.entries[key] = entry._replace(service=service)
+            return 0
+        if op is Op.DELETE_SERVICE:
+            del self.entries[key]
+            return 0
+        assert server is not None  # every real-server op names one
+        present = [rs for rs in entry.real_servers if rs.server.key == server.key]
+        if op is Op.ADD_REAL:
+            if present:
+                return errno.EEXIST
+            self.entries[key] = entry._replace(
+                real_servers=(RealServerEntry(server), *entry.real_servers)
+            )
+            return 0
+        if not present:
+            return errno.ENOENT
+        if op is Op.EDIT_REAL:
+            servers = tuple(
+                rs._replace(server=server) if rs.server.key == server.key else rs
+                for rs in entry.real_servers
+            )
+        else:
+            servers = tuple(rs for rs in entry.real_servers if rs.server.key != server.key)
+        self.entries[key] = entry._replace(real_servers=servers)
+        return 0
