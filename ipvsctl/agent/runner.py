@@ -29,6 +29,7 @@ from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
 from ipvsctl.agent.netfilter_sync import READ_PERIOD, NetfilterSync
 from ipvsctl.agent.rejections import Rejections
 from ipvsctl.agent.service_health import HealthCheckPorts
+from ipvsctl.agent.sync_schedule import SyncSchedule
 from ipvsctl.kernel import IpvsKernel, KernelError
 from ipvsctl.kernel.schedulers import available_schedulers
 from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_addresses
@@ -41,11 +42,6 @@ from ipvsctl.sources.api_client import api_client
 from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
 
 log = logging.getLogger("ipvsctl.agent")
-
-DRAIN_CHECK_SECONDS = 2.0
-# A failing repair sync is tried again this soon, then twice as late each time,
-# up to a --sync-period: never a tight loop.
-RETRY_SECONDS = 1.0
 
 
 class AgentOptions(NamedTuple):
@@ -197,43 +193,36 @@ class Agent:
         self.rejections.report_malformed(self.cache.take_changes(0).invalid)
         engine.retranslate_all(self.cache, engine.config)
         self._serve_health_ports(engine, None)
-        repair = not self._full_sync(engine, "start")
-        retry = RETRY_SECONDS
-        next_full = time.monotonic() + (retry if repair else options.sync_period)
-        next_drain = time.monotonic() + DRAIN_CHECK_SECONDS
-        last_sync = time.monotonic()
+        schedule = SyncSchedule(
+            options.sync_period,
+            options.min_sync_period,
+            started_ok=self._full_sync(engine, "start"),
+        )
         while not self.stop.is_set():
-            due = next_full if not engine.drains else min(next_full, next_drain)
-            changes = self.cache.take_changes(max(0.0, due - time.monotonic()))
+            changes = self.cache.take_changes(schedule.timeout(bool(engine.drains)))
             if self.stop.is_set():
                 break
-            if not changes.empty and options.min_sync_period > 0:
-                changes = self._fold(changes, last_sync + options.min_sync_period)
+            if not changes.empty and schedule.folds:
+                changes = self._fold(changes, schedule)
             self.rejections.report_malformed(changes.invalid)
             if changes.node and self._reconfigure(engine):
-                repair, next_full = True, time.monotonic()
+                schedule.node_changed()
             if changes.services:
-                last_sync = time.monotonic()
-                if repair:  # translated now, carried out by the repair sync
+                schedule.sync_starts()
+                if schedule.repairing:  # translated now, carried out by the repair sync
                     engine.retranslate(changes.services, self.cache)
                     self.waiting = {**changes.services, **self.waiting}
                 else:
-                    repair = not self._sync_services(engine, changes.services)
-                    if repair:
-                        next_full = time.monotonic() + retry
+                    schedule.incremental_done(self._sync_services(engine, changes.services))
                 self._serve_health_ports(engine, changes.services)
-            if time.monotonic() >= next_full:
-                last_sync = time.monotonic()
-                if not repair and self._reconfigure(engine):
-                    repair = True
-                repair = not self._full_sync(engine, "repair" if repair else "period")
-                # A failing repair is tried again sooner than a period, but backs off.
-                retry = min(retry * 2, options.sync_period) if repair else RETRY_SECONDS
-                next_full = time.monotonic() + (retry if repair else options.sync_period)
-            if engine.drains and time.monotonic() >= next_drain:
-                drained = self._run_sync(engine, engine.check_drains, "drains", not repair)
-                repair |= drained is None or drained.must_resync
-                next_drain = time.monotonic() + DRAIN_CHECK_SECONDS
+            if schedule.full_due():
+                schedule.sync_starts()
+                repair = schedule.repairing or self._reconfigure(engine)
+                schedule.full_done(self._full_sync(engine, "repair" if repair else "period"))
+            if schedule.drain_due(bool(engine.drains)):
+                healthy = not schedule.repairing
+                drained = self._run_sync(engine, engine.check_drains, "drains", healthy)
+                schedule.drain_done(drained is not None and not drained.must_resync)
         event(log, "stopping; the kernel's table is left as it is")
 
     def _netfilter(self, config: TranslateConfig) -> NetfilterSync | None:
@@ -262,9 +251,9 @@ class Agent:
         self._serve_health_ports(engine, None)
         return True
 
-    def _fold(self, changes: Changes, not_before: float) -> Changes:
+    def _fold(self, changes: Changes, schedule: SyncSchedule) -> Changes:
         """Wait out --min-sync-period, folding the changes that arrive meanwhile."""
-        while (wait := not_before - time.monotonic()) > 0 and not self.stop.is_set():
+        while (wait := schedule.fold_wait()) > 0 and not self.stop.is_set():
             self.stop.wait(wait)
         more = self.cache.take_changes(0)
         services = dict(more.services)
