@@ -1,7 +1,9 @@
 """The package's rooms import only downwards, and pure rooms do no I/O.
 
-    sources -> translate -> plan -> kernel / links      (show reads the kernel side)
-                 reconcile: reads the kernel, plans, applies (apply, and later run)
+    sources -> translate -> plan -> kernel / links / netfilter   (show reads the kernel side)
+                 reconcile: the one engine; it alone joins translate and plan to the I/O rooms
+    agent (run) and cli (apply, diff, cleanup) drive that engine; the agent reaches the
+    node only through it
     kernel and links speak netlink through the netlink room, which imports no other room
 
 A pure room (model, translate, plan, show) may import only the model and
@@ -31,10 +33,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "state": frozenset({"model"}),
     "sources": frozenset({"model"}),
     "reconcile": frozenset({"model", "translate", "plan", "kernel", "links", "netfilter", "state"}),
-    "agent": frozenset(
-        {"model", "sources", "translate", "plan", "kernel", "links", "netfilter", "state"}
-        | {"reconcile"}
-    ),
+    # Not translate, plan, kernel, links or netfilter: the agent is a shell around the engine.
+    "agent": frozenset({"model", "sources", "state", "reconcile"}),
     "cli": frozenset(
         {"model", "sources", "translate", "plan", "show", "kernel", "links", "netfilter", "state"}
         | {"reconcile", "agent"}
@@ -116,3 +116,22 @@ def test_a_planner_importing_the_kernel_or_pyroute2_is_caught(tmp_path: Path) ->
     bad.write_text("from ipvsctl.kernel import IpvsKernel\nimport pyroute2.iproute\nimport json\n")
     assert violations("plan", _imports(bad)) == ["ipvsctl.kernel", "pyroute2.iproute"]
     assert violations("cli", _imports(bad)) == ["pyroute2.iproute"]
+
+
+def test_the_agent_reaching_past_the_engine_is_caught(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from ipvsctl.translate import translate_service\n"
+        "from ipvsctl.plan import plan_node\n"
+        "from ipvsctl.kernel import IpvsKernel\n"
+        "from ipvsctl.links import DummyInterface\n"
+        "def f():\n    from ipvsctl.netfilter import NftTable\n"
+        "from ipvsctl.reconcile.engine import NodeEngine\n"
+    )
+    assert violations("agent", _imports(bad)) == [
+        "ipvsctl.translate",
+        "ipvsctl.plan",
+        "ipvsctl.kernel",
+        "ipvsctl.links",
+        "ipvsctl.netfilter",
+    ]

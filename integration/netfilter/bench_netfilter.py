@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 
 from integration.kernel_lab.netns import in_initial_network_namespace
-from ipvsctl.agent.netfilter_sync import NetfilterSync
 from ipvsctl.model import AF_INET, Protocol, ServiceKey
 from ipvsctl.model.desired import DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
@@ -38,6 +37,7 @@ from ipvsctl.netfilter import (
     static_ruleset,
     transaction,
 )
+from ipvsctl.reconcile.netfilter_sync import NetfilterSync
 from ipvsctl.translate import translate
 from ipvsctl.translate.service import translate_service
 

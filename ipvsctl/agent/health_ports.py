@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ipvsctl.agent.cluster_cache import ClusterCache, ObjectKey
+from ipvsctl.agent.cluster_cache import ClusterCache
 from ipvsctl.model import address_family
-from ipvsctl.model.inputs import EndpointSlice, ObjectRef, Service
+from ipvsctl.model.inputs import EndpointSlice, ObjectKey, ObjectRef, Service
 
 
 def health_check_port(

@@ -19,108 +19,90 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ipvsctl.agent.cluster_cache import SERVICE, Changes, ClusterCache, ObjectKey
-from ipvsctl.agent.engine import EngineSettings, NodeEngine, SyncReport
-from ipvsctl.agent.graceful import UdpFlow
+from ipvsctl.agent.cluster_cache import SERVICE, Changes, ClusterCache
 from ipvsctl.agent.health import SyncHealth, serve_healthz
 from ipvsctl.agent.health_ports import HealthPortTable
 from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
-from ipvsctl.agent.netfilter_sync import READ_PERIOD, NetfilterSync
 from ipvsctl.agent.rejections import Rejections
 from ipvsctl.agent.service_health import HealthCheckPorts
 from ipvsctl.agent.sync_schedule import SyncSchedule
-from ipvsctl.kernel import IpvsKernel, KernelError
-from ipvsctl.kernel.schedulers import available_schedulers
-from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_addresses
-from ipvsctl.links.conntrack import delete_udp_flows
 from ipvsctl.model.desired import TranslateConfig
-from ipvsctl.model.inputs import NodeInfo
-from ipvsctl.netfilter import NetfilterError, NetfilterOptions, NftTable, parse_cluster_cidrs
-from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options, read_netfilter
+from ipvsctl.model.inputs import ObjectKey
+from ipvsctl.reconcile.engine import SYNC_FAILURES, NodeEngine, SyncReport
+from ipvsctl.reconcile.graceful import UdpFlow
+from ipvsctl.reconcile.netfilter_sync import READ_PERIOD, NetfilterSync, table_left_in_force
+from ipvsctl.reconcile.options import (
+    EngineOptions,
+    check_options,
+    netfilter_options,
+    nodeport_addresses,
+    translate_config,
+)
+from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts, forget_udp_flow
+from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.sources.api_client import api_client
 from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
+from ipvsctl.state.nodeport_record import NodeportRecord
 
 log = logging.getLogger("ipvsctl.agent")
 
 
 class AgentOptions(NamedTuple):
+    """`run`'s flags: the engine's (shared with `apply`), then the shell's own."""
+
+    engine: EngineOptions = EngineOptions()
     kubeconfig: str | None = None
-    node_name: str = ""
-    scheduler: str = "rr"
-    interface: str = "kube-ipvs0"
     sync_period: float = 30.0
     min_sync_period: float = 0.0
-    nodeport_cidrs: tuple[str, ...] = ()
-    strict_arp: bool = False
-    graceful_period: float = 900.0
     log_format: str = "text"
     metrics_address: str = "127.0.0.1:10249"
     healthz_address: str = "0.0.0.0:10256"
-    netfilter: bool = True  # False: --no-netfilter
-    cluster_cidrs: tuple[str, ...] = ()
-    masquerade_all: bool = False
-
-
-def translate_config(
-    options: AgentOptions, node: NodeInfo | None, local: tuple[str, ...], offered: frozenset[str]
-) -> TranslateConfig:
-    """NodePorts on the node's addresses in --nodeport-addresses, else on the Node's
-    InternalIP/ExternalIP addresses."""
-    if options.nodeport_cidrs:
-        nodeports = addresses_in_cidrs(local, options.nodeport_cidrs)
-    else:
-        nodeports = node.addresses if node is not None else ()
-    return TranslateConfig(
-        node_name=options.node_name,
-        node_zone=node.zone if node is not None else "",
-        node_addresses=nodeports,
-        local_addresses=frozenset(local),
-        scheduler=options.scheduler,
-        schedulers=offered,
-    )
 
 
 class Agent:
     """The loop and what it drives; `run` until `stop` is set."""
 
-    def __init__(self, options: AgentOptions, stop: threading.Event) -> None:
-        self.options, self.stop = options, stop
+    def __init__(
+        self, options: AgentOptions, stop: threading.Event, node: NodeAccess = HOST
+    ) -> None:
+        self.options, self.stop, self.node = options, stop, node
         self.metrics = AgentMetrics()
         self.health = SyncHealth(options.sync_period)
         self.cache = ClusterCache()
-        self.offered = available_schedulers() or frozenset()
-        check_options(
-            EngineOptions(
-                options.node_name,
-                options.scheduler,
-                options.interface,
-                options.nodeport_cidrs,
-                cluster_cidrs=options.cluster_cidrs,
-            ),
-            self.offered,
-        )
+        self.offered = node.schedulers() or frozenset()
+        self.engine_options = check_options(options.engine, self.offered)
         # Before anything is watched or changed: a kernel that cannot hold the table
         # stops the agent with one line naming --no-netfilter.
-        self.nft = NftTable() if options.netfilter else None
-        if self.nft is not None:
-            read_netfilter(self.nft)
-        else:
-            _warn_of_a_table_left_in_force()
+        self.netfilter: NetfilterSync | None = None
+        if self.engine_options.netfilter:
+            self.netfilter = NetfilterSync(
+                node.nft(), netfilter_options(self.engine_options, frozenset())
+            )
+            self.netfilter.check()
+        elif table_left_in_force(node.nft()):
+            # --no-netfilter writes nothing, so a table an earlier run made stays in force
+            # (its port filter and source ranges no longer follow the Services).
+            event(
+                log,
+                "--no-netfilter: an earlier run's table is still in force; "
+                "`nft delete table inet ipvsctl` removes it",
+                level=logging.WARNING,
+            )
         self.client = api_client(options.kubeconfig)
-        self.rejections = Rejections(self.client, options.node_name, self.metrics)
+        node_name = options.engine.node_name
+        self.rejections = Rejections(self.client, node_name, self.metrics)
         hooks = ReflectorHooks(
             on_watch_restart=self.metrics.watch_restarted,
             on_relist=self.metrics.relisted,
             on_api_error=self.metrics.api_error,
         )
-        self.reflectors = cluster_reflectors(
-            self.client, options.node_name, self.cache, stop, hooks
-        )
+        self.reflectors = cluster_reflectors(self.client, node_name, self.cache, stop, hooks)
         # kube-proxy serves them on the --nodeport-addresses addresses, else on all.
         bind: tuple[str, ...] = ()
-        if options.nodeport_cidrs:
-            bind = addresses_in_cidrs(node_addresses(options.interface), options.nodeport_cidrs)
+        if self.engine_options.nodeport_cidrs:
+            local = node.addresses(self.engine_options.interface)
+            bind = nodeport_addresses(self.engine_options, local)
         self.health_ports = HealthCheckPorts(self.health.is_healthy, bind)
         self.health_table = HealthPortTable()
         self.listeners = [
@@ -139,8 +121,10 @@ class Agent:
                 reflector.start()
             if not self._wait_for_lists():
                 return 0
-            with IpvsKernel() as kernel, DummyInterface() as links:
-                self._loop(kernel, links)
+            with self.node.open_ports(False) as ports:
+                # The nft port is the one `check` read at start.
+                nft = self.netfilter.nft if self.netfilter is not None else None
+                self._loop(self._engine(ports._replace(nft=nft)))
             return 0
         finally:
             self.cache.wake()
@@ -161,13 +145,13 @@ class Agent:
                 if self.stop.is_set():
                     return False
         told = False
-        while not self.options.nodeport_cidrs and self.cache.node is None:
+        while not self.options.engine.nodeport_cidrs and self.cache.node is None:
             if not told:
                 event(
                     log,
                     "waiting for this node's Node object",
                     level=logging.WARNING,
-                    node=self.options.node_name,
+                    node=self.options.engine.node_name,
                 )
                 told = True
             if self.stop.wait(0.2):
@@ -175,19 +159,24 @@ class Agent:
         return not self.stop.is_set()
 
     def _config(self) -> TranslateConfig:
-        local = node_addresses(self.options.interface)
-        return translate_config(self.options, self.cache.node, local, self.offered)
+        local = self.node.addresses(self.engine_options.interface)
+        return translate_config(self.engine_options, self.cache.node, local, self.offered)
 
-    def _loop(self, kernel: IpvsKernel, links: DummyInterface) -> None:
-        options = self.options
-        engine = NodeEngine(
-            kernel,
-            links,
-            EngineSettings(options.interface, options.strict_arp, options.graceful_period),
-            config := self._config(),
+    def _engine(self, ports: NodePorts) -> NodeEngine:
+        config = self._config()
+        if self.netfilter is not None:
+            self.netfilter.set_node_addresses(config.local_addresses)
+        return NodeEngine(
+            ports,
+            self.engine_options,
+            WantedServices(config),
+            NodeportRecord(),
+            self.netfilter,
             forget_flow=_forget_udp_flow,
-            netfilter=self._netfilter(config),
         )
+
+    def _loop(self, engine: NodeEngine) -> None:
+        options = self.options
         # Marks are dropped before everything is translated, not after: a change that
         # arrives meanwhile is marked again, and synced by the loop.
         self.rejections.report_malformed(self.cache.take_changes(0).invalid)
@@ -197,6 +186,7 @@ class Agent:
             options.sync_period,
             options.min_sync_period,
             started_ok=self._full_sync(engine, "start"),
+            clock=engine.clock,
         )
         while not self.stop.is_set():
             changes = self.cache.take_changes(schedule.timeout(bool(engine.drains)))
@@ -224,19 +214,6 @@ class Agent:
                 drained = self._run_sync(engine, engine.check_drains, "drains", healthy)
                 schedule.drain_done(drained is not None and not drained.must_resync)
         event(log, "stopping; the kernel's table is left as it is")
-
-    def _netfilter(self, config: TranslateConfig) -> NetfilterSync | None:
-        if self.nft is None:
-            return None
-        options = self.options
-        return NetfilterSync(
-            self.nft,
-            NetfilterOptions(
-                parse_cluster_cidrs(options.cluster_cidrs),  # checked by check_options
-                options.masquerade_all,
-                config.local_addresses,
-            ),
-        )
 
     def _reconfigure(self, engine: NodeEngine) -> bool:
         """Read this node's addresses and Node again; True (all translated anew) when the
@@ -329,7 +306,7 @@ class Agent:
         """Run one sync; None when it failed as a whole (logged)."""
         try:
             report = sync()
-        except (KernelError, LinkError, OSError) as error:
+        except SYNC_FAILURES as error:
             event(log, "sync failed", level=logging.ERROR, sync=what, error=str(error))
             return None
         self.metrics.count_operations(report.changes, report.refused)
@@ -360,23 +337,6 @@ class Agent:
         self.health_ports.sync(ports)
 
 
-def _warn_of_a_table_left_in_force() -> None:
-    """--no-netfilter writes nothing, so a table an earlier run made stays in force (its
-    port filter and source ranges no longer follow the Services): say so once."""
-    nft = NftTable()
-    try:
-        left = nft.installed() and nft.read().exists
-    except NetfilterError:
-        return
-    if left:
-        event(
-            log,
-            "--no-netfilter: an earlier run's table is still in force; "
-            "`nft delete table inet ipvsctl` removes it",
-            level=logging.WARNING,
-        )
-
-
 def _elements(report: SyncReport) -> int:
     """Set elements the sync's nft transaction added or deleted (0: none was sent)."""
     if report.netfilter is None:
@@ -386,7 +346,7 @@ def _elements(report: SyncReport) -> int:
 
 def _forget_udp_flow(flow: UdpFlow) -> None:
     try:
-        delete_udp_flows(*flow)
+        forget_udp_flow(*flow)
     except Exception as error:  # a courtesy to clients: never worth the agent's life
         event(log, "conntrack cleanup failed", level=logging.WARNING, error=str(error))
 

@@ -19,7 +19,15 @@ import click
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
 from ipvsctl.plan.lines import plan_text
-from ipvsctl.reconcile import EngineOptions, OptionError, Outcome, cleanup, reconcile_manifests
+from ipvsctl.reconcile import (
+    HOST,
+    EngineOptions,
+    NodeAccess,
+    OptionError,
+    Outcome,
+    cleanup,
+    reconcile_manifests,
+)
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -171,6 +179,12 @@ def _print_plan(outcome: Outcome, output: str) -> None:
     sys.stdout.write("".join(f"{line}\n" for line in lines) + plan_text(outcome.plan))
 
 
+def _node() -> NodeAccess:
+    """The node the commands reach: this one, unless a test handed click another
+    (`CliRunner().invoke(cli, args, obj=NodeAccess(...))`)."""
+    return click.get_current_context().find_object(NodeAccess) or HOST
+
+
 def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool) -> Outcome:
     """Read, validate, plan and (when `apply`) apply; exits 2 on bad input or kernel."""
     # Imported here: `cleanup` reads no manifests, and PyYAML alone is ~50 ms in the kernel lab.
@@ -184,7 +198,7 @@ def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool)
         gc.disable()
         for note in inputs.notes:
             click.echo(f"ipvsctl: {note}", err=True)
-        outcome = reconcile_manifests(inputs, options, apply=apply)
+        outcome = reconcile_manifests(inputs, options, apply=apply, node=_node())
     except (SourceError, OptionError, KernelError, LinkError) as error:
         click.echo(f"ipvsctl: {error}", err=True)
         sys.exit(EXIT_ERROR)
@@ -249,7 +263,7 @@ def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
     create, stay as they are.
     """
     try:
-        outcome = cleanup(EngineOptions(interface=interface), apply=not dry_run)
+        outcome = cleanup(EngineOptions(interface=interface), apply=not dry_run, node=_node())
     except (OptionError, KernelError, LinkError) as error:
         click.echo(f"ipvsctl: {error}", err=True)
         sys.exit(EXIT_ERROR)

@@ -137,27 +137,29 @@ def run(
     from ipvsctl.agent.runner import AgentOptions, run_agent
     from ipvsctl.kernel import KernelError
     from ipvsctl.links import LinkError
-    from ipvsctl.reconcile import OptionError
+    from ipvsctl.reconcile import EngineOptions, OptionError
     from ipvsctl.sources.api_client import ApiConfigError
 
     if sync_period <= 0:
         raise click.BadParameter("must be more than 0s", param_hint="--sync-period")
     options = AgentOptions(
+        engine=EngineOptions(
+            node_name=node_name,
+            scheduler=scheduler,
+            interface=interface,
+            nodeport_cidrs=split_list(nodeport_addresses),
+            strict_arp=strict_arp,
+            netfilter=not no_netfilter,
+            cluster_cidrs=split_list(cluster_cidrs),
+            masquerade_all=masquerade_all,
+            graceful_period=graceful_period,
+        ),
         kubeconfig=kubeconfig,
-        node_name=node_name,
-        scheduler=scheduler,
-        interface=interface,
         sync_period=sync_period,
         min_sync_period=min_sync_period,
-        nodeport_cidrs=split_list(nodeport_addresses),
-        strict_arp=strict_arp,
-        graceful_period=graceful_period,
         log_format=log_format,
         metrics_address=metrics_address,
         healthz_address=healthz_address,
-        netfilter=not no_netfilter,
-        cluster_cidrs=split_list(cluster_cidrs),
-        masquerade_all=masquerade_all,
     )
     stop = threading.Event()
 

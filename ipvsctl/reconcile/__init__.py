@@ -14,5 +14,14 @@ rooms (kernel, links, netfilter, state) through narrow ports.
 
 from ipvsctl.reconcile.one_shot import Outcome, cleanup, reconcile_manifests
 from ipvsctl.reconcile.options import EngineOptions, OptionError
+from ipvsctl.reconcile.ports import HOST, NodeAccess
 
-__all__ = ["EngineOptions", "OptionError", "Outcome", "cleanup", "reconcile_manifests"]
+__all__ = [
+    "HOST",
+    "EngineOptions",
+    "NodeAccess",
+    "OptionError",
+    "Outcome",
+    "cleanup",
+    "reconcile_manifests",
+]

@@ -20,6 +20,8 @@ import errno
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from ipvsctl.kernel import KernelError
+from ipvsctl.links import LinkError
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import ObjectError, ObjectKey
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
 
 ForgetFlow = Callable[[UdpFlow], None]
 
+
+# What a sync as a whole may fail with: the kernel or a link unusable (a netlink
+# socket gone), or the NodePort record's directory. Anything else is a bug.
+SYNC_FAILURES: tuple[type[Exception], ...] = (KernelError, LinkError, OSError)
 
 # Answers that mean the kernel's table is not what the copy says: read it again.
 _COPY_MAY_BE_WRONG = frozenset({errno.EEXIST, errno.ENOENT, errno.ESRCH, errno.ENOBUFS})

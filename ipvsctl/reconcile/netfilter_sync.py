@@ -100,3 +100,12 @@ class NetfilterSync:
                 new.extend(elements)
         added, removed = self.tally.replace(old, new)
         return NetfilterPlan(changes=ElementChanges(tuple(sorted(removed)), tuple(sorted(added))))
+
+
+def table_left_in_force(nft: Nft) -> bool:
+    """Whether a table of ours is in the kernel (an earlier run's, when --no-netfilter
+    writes none); False when nft is missing or cannot tell."""
+    try:
+        return nft.installed() and nft.read().exists
+    except NetfilterError:
+        return False

@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
-from ipvsctl.kernel.schedulers import available_schedulers
-from ipvsctl.links import LinkError, node_addresses
+from ipvsctl.links import LinkError
 from ipvsctl.model.desired import DesiredState
 from ipvsctl.model.inputs import EndpointSlice, Inputs, ObjectError, ObjectKey, Service
 from ipvsctl.plan import Plan, nodeport_keys_to_record, plan_node
@@ -31,7 +30,7 @@ from ipvsctl.reconcile.options import (
     netfilter_options,
     translate_config,
 )
-from ipvsctl.reconcile.ports import NodePorts, host_ports
+from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts
 from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.state.nodeport_record import NodeportRecord
 from ipvsctl.translate import index_slices
@@ -71,20 +70,22 @@ class ManifestSource:
         return self._slices.get(key, ())
 
 
-def reconcile_manifests(inputs: Inputs, options: EngineOptions, *, apply: bool) -> Outcome:
+def reconcile_manifests(
+    inputs: Inputs, options: EngineOptions, *, apply: bool, node: NodeAccess = HOST
+) -> Outcome:
     """Make this node's owned state what `inputs` imply (or only plan it): the engine,
     seeded from the file, running one full sync."""
     # Read first (the scheduler list, the node's addresses): bad input is reported
     # before anything else is opened.
-    offered = available_schedulers() or frozenset()
+    offered = node.schedulers() or frozenset()
     options = check_options(options, offered)
-    config = translate_config(options, None, node_addresses(options.interface), offered)
+    config = translate_config(options, None, node.addresses(options.interface), offered)
     services = WantedServices(config)
     services.retranslate_all(ManifestSource(inputs), config)
     errors = (*inputs.errors, *services.errors())
     if errors:
         return Outcome(plan=Plan(interface=options.interface), errors=errors)
-    with host_ports(options.netfilter) as ports, _record(apply) as record:
+    with node.open_ports(options.netfilter) as ports, _record(apply) as record:
         netfilter = _netfilter(ports, options, config.local_addresses)
         # Read (and the kernel's support checked) before anything changes.
         listing = netfilter.check() if netfilter is not None else False
@@ -125,9 +126,9 @@ def _record(apply: bool) -> Iterator[NodeportRecord]:
         yield record
 
 
-def cleanup(options: EngineOptions, *, apply: bool) -> Outcome:
+def cleanup(options: EngineOptions, *, apply: bool, node: NodeAccess = HOST) -> Outcome:
     """Remove every owned virtual server, our addresses and our interface; nothing else."""
-    with host_ports(netfilter=False) as ports, _record(apply) as record:
+    with node.open_ports(False) as ports, _record(apply) as record:
         facts = read_node_facts(ports, options.interface, record.keys)
         exists = facts.interface_exists
         owned = plan_node(

@@ -69,7 +69,7 @@ def translate_config(
     --nodeport-addresses, else on its Node's InternalIP/ExternalIP addresses (none
     without a Node object, as with `apply`)."""
     if options.nodeport_cidrs:
-        nodeports = addresses_in_cidrs(local, options.nodeport_cidrs)
+        nodeports = nodeport_addresses(options, local)
     else:
         nodeports = node.addresses if node is not None else ()
     return TranslateConfig(
@@ -80,6 +80,13 @@ def translate_config(
         scheduler=options.scheduler,
         schedulers=offered,
     )
+
+
+def nodeport_addresses(options: EngineOptions, local: tuple[str, ...]) -> tuple[str, ...]:
+    """The node's addresses (`local`) in --nodeport-addresses; none without the flag."""
+    if not options.nodeport_cidrs:
+        return ()
+    return addresses_in_cidrs(local, options.nodeport_cidrs)
 
 
 def netfilter_options(options: EngineOptions, local: frozenset[str]) -> NetfilterOptions:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ipvsctl.model.changes import ChangeFailure, IpvsChange
@@ -84,6 +84,13 @@ class NodePorts(NamedTuple):
     clock: Clock = time.monotonic
 
 
+def host_nft() -> Nft:
+    # Imported only when used: --no-netfilter needs none of the nft room.
+    from ipvsctl.netfilter import NftTable
+
+    return NftTable()
+
+
 @contextmanager
 def host_ports(netfilter: bool) -> Iterator[NodePorts]:
     """The real ports of this node (its network namespace), open for one `with` block."""
@@ -93,13 +100,42 @@ def host_ports(netfilter: bool) -> Iterator[NodePorts]:
     with ExitStack() as stack:
         links = stack.enter_context(DummyInterface())
         ipvs = stack.enter_context(IpvsKernel())
-        nft: Nft | None = None
-        if netfilter:
-            # Imported only when used: --no-netfilter needs none of the nft room.
-            from ipvsctl.netfilter import NftTable
+        yield NodePorts(ipvs, links, HostSysctls(), host_nft() if netfilter else None)
 
-            nft = NftTable()
-        yield NodePorts(ipvs, links, HostSysctls(), nft)
+
+def forget_udp_flow(service: str, service_port: int, real: str, real_port: int) -> None:
+    """Delete this node's conntrack entries of a UDP flow to a real server that is gone
+    (the agent's `forget_flow`; ConntrackError on failure)."""
+    from ipvsctl.links.conntrack import delete_udp_flows
+
+    delete_udp_flows(service, service_port, real, real_port)
+
+
+def _host_schedulers() -> frozenset[str] | None:
+    from ipvsctl.kernel.schedulers import available_schedulers
+
+    return available_schedulers()
+
+
+def _host_addresses(exclude_interface: str) -> tuple[str, ...]:
+    from ipvsctl.links import node_addresses
+
+    return node_addresses(exclude_interface)
+
+
+class NodeAccess(NamedTuple):
+    """How a command reaches this node: the two facts read before anything is opened
+    (the schedulers the kernel offers, None when unknown; the node's addresses outside
+    our interface), and its ports, opened for one `with` block (with nft or without);
+    `nft` alone, for what is checked before the rest is opened."""
+
+    schedulers: Callable[[], frozenset[str] | None] = _host_schedulers
+    addresses: Callable[[str], tuple[str, ...]] = _host_addresses
+    open_ports: Callable[[bool], AbstractContextManager[NodePorts]] = host_ports
+    nft: Callable[[], Nft] = host_nft
+
+
+HOST = NodeAccess()
 
 
 if TYPE_CHECKING:

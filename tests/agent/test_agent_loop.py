@@ -6,16 +6,13 @@ the agent's own. Waiting for changes, and for --min-sync-period, moves the fake 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from ipvsctl.agent import runner
-from ipvsctl.agent.cluster_cache import Changes, ObjectKey
-from ipvsctl.agent.sync_schedule import SyncSchedule
+from ipvsctl.agent.cluster_cache import Changes
+from ipvsctl.model.inputs import ObjectKey
 
 A, B, C = ("shop", "a"), ("shop", "b"), ("shop", "c")
 
@@ -123,7 +120,6 @@ class Run:
 
 
 def run_loop(
-    monkeypatch: pytest.MonkeyPatch,
     arrivals: Iterable[tuple[float, Changes]] = (),
     *,
     end: float,
@@ -143,7 +139,6 @@ def run_loop(
     agent.waiting = {}
     stubs: dict[str, Callable[..., Any]] = {
         "_config": lambda: None,
-        "_netfilter": lambda config: None,
         "_serve_health_ports": lambda engine, changed: None,
         "_reconfigure": lambda engine: clock.now in run.reconfigures,
         "_full_sync": lambda engine, why: run.did(f"full {why}"),
@@ -155,14 +150,12 @@ def run_loop(
     agent.rejections = Rejections()  # type: ignore[assignment]
     for name, stub in stubs.items():
         setattr(agent, name, stub)
-    monkeypatch.setattr(runner, "NodeEngine", lambda *args, **kwargs: engine)
-    monkeypatch.setattr(runner, "SyncSchedule", functools.partial(SyncSchedule, clock=clock))
-    agent._loop(None, None)  # type: ignore[arg-type]
+    agent._loop(engine)  # type: ignore[arg-type]
     return run
 
 
-def test_the_loop_runs_a_full_sync_every_sync_period(monkeypatch: pytest.MonkeyPatch) -> None:
-    run = run_loop(monkeypatch, end=35.0)
+def test_the_loop_runs_a_full_sync_every_sync_period() -> None:
+    run = run_loop(end=35.0)
     assert run.log == [
         (0.0, "full start"),
         (10.0, "full period"),
@@ -171,15 +164,15 @@ def test_the_loop_runs_a_full_sync_every_sync_period(monkeypatch: pytest.MonkeyP
     ]
 
 
-def test_the_loop_repairs_a_failed_start_backing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_loop_repairs_a_failed_start_backing_off() -> None:
     fails = [(0.0, "full start"), (1.0, "full repair"), (3.0, "full repair")]
-    run = run_loop(monkeypatch, end=20.0, fails=fails)
+    run = run_loop(end=20.0, fails=fails)
     assert [at for at, _ in run.log] == [0.0, 1.0, 3.0, 7.0, 17.0]
     assert run.log[3:] == [(7.0, "full repair"), (17.0, "full period")]
 
 
-def test_the_loop_syncs_changes_as_they_come(monkeypatch: pytest.MonkeyPatch) -> None:
-    run = run_loop(monkeypatch, [services(2.5, A), services(4.0, B, C)], end=9.0)
+def test_the_loop_syncs_changes_as_they_come() -> None:
+    run = run_loop([services(2.5, A), services(4.0, B, C)], end=9.0)
     assert run.log == [
         (0.0, "full start"),
         (2.5, "incremental ['a']"),
@@ -187,9 +180,9 @@ def test_the_loop_syncs_changes_as_they_come(monkeypatch: pytest.MonkeyPatch) ->
     ]
 
 
-def test_the_loop_folds_changes_within_min_sync_period(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_loop_folds_changes_within_min_sync_period() -> None:
     arrivals = [services(1.0, A), services(3.0, B), services(6.0, C), services(20.0, A)]
-    run = run_loop(monkeypatch, arrivals, end=21.0, sync_period=100.0, min_sync_period=5.0)
+    run = run_loop(arrivals, end=21.0, sync_period=100.0, min_sync_period=5.0)
     assert run.log == [
         (0.0, "full start"),
         (5.0, "incremental ['a', 'b']"),
@@ -198,32 +191,28 @@ def test_the_loop_folds_changes_within_min_sync_period(monkeypatch: pytest.Monke
     ]
 
 
-def test_a_failed_incremental_sync_is_repaired_by_a_full_sync_after_1s(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_failed_incremental_sync_is_repaired_by_a_full_sync_after_1s() -> None:
     arrivals = [services(2.0, A), services(2.5, B)]
-    run = run_loop(monkeypatch, arrivals, end=5.0, fails=[(2.0, "incremental ['a']")])
+    run = run_loop(arrivals, end=5.0, fails=[(2.0, "incremental ['a']")])
     assert run.log == [(0.0, "full start"), (2.0, "incremental ['a']"), (3.0, "full repair")]
     # Changes during the repair are translated for it, not synced on their own.
     assert run.engine.retranslated == [(2.5, [B])]
     assert set(run.agent.waiting) == {B}  # the stub full sync does not clear it
 
 
-def test_a_node_change_makes_the_loop_repair_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_node_change_makes_the_loop_repair_at_once() -> None:
     # The second change leaves the translation as it was: nothing to repair.
-    run = run_loop(monkeypatch, [node(4.0), node(6.0)], end=15.0, reconfigures=[4.0])
+    run = run_loop([node(4.0), node(6.0)], end=15.0, reconfigures=[4.0])
     assert run.log == [(0.0, "full start"), (4.0, "full repair"), (14.0, "full period")]
 
 
-def test_a_changed_node_found_by_a_periodic_sync_makes_it_a_repair(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    run = run_loop(monkeypatch, end=25.0, reconfigures=[10.0])
+def test_a_changed_node_found_by_a_periodic_sync_makes_it_a_repair() -> None:
+    run = run_loop(end=25.0, reconfigures=[10.0])
     assert run.log == [(0.0, "full start"), (10.0, "full repair"), (20.0, "full period")]
 
 
-def test_the_loop_checks_drains_every_2s_while_draining(monkeypatch: pytest.MonkeyPatch) -> None:
-    run = run_loop(monkeypatch, end=12.0, draining=(0.0, 7.0))
+def test_the_loop_checks_drains_every_2s_while_draining() -> None:
+    run = run_loop(end=12.0, draining=(0.0, 7.0))
     assert run.log == [
         (0.0, "full start"),
         (2.0, "drains healthy=True"),
@@ -233,10 +222,8 @@ def test_the_loop_checks_drains_every_2s_while_draining(monkeypatch: pytest.Monk
     ]
 
 
-def test_a_failed_drain_check_is_repaired_at_the_next_period(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    run = run_loop(monkeypatch, end=11.0, draining=(0.0, 5.0), fails=[(2.0, "drains healthy=True")])
+def test_a_failed_drain_check_is_repaired_at_the_next_period() -> None:
+    run = run_loop(end=11.0, draining=(0.0, 5.0), fails=[(2.0, "drains healthy=True")])
     assert run.log == [
         (0.0, "full start"),
         (2.0, "drains healthy=True"),

@@ -1,20 +1,22 @@
 """apply/diff/cleanup on bad input: one line per problem, exit 2, and no kernel touched.
 
-The kernel and links are replaced by stand-ins that fail the test if opened:
-validation must finish before either is.
+The commands reach a node handed to them (`NodeAccess`) whose ports fail the test
+if opened: validation must finish before they are.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ipvsctl.cli.commands import cli
 from ipvsctl.cli.engine_commands import split_list
-from ipvsctl.reconcile import node_reconcile
+from ipvsctl.reconcile import NodeAccess
+from ipvsctl.reconcile.ports import NodePorts
 
 GOOD_SERVICE = """
 apiVersion: v1
@@ -33,22 +35,22 @@ def manifest(tmp_path: Path, scheduler: str = "rr", port: str = "80") -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the kernel or links were opened before validation finished")
+def refuse(netfilter: bool) -> AbstractContextManager[NodePorts]:
+    raise AssertionError("the kernel or links were opened before validation finished")
 
-    monkeypatch.setattr(node_reconcile, "IpvsKernel", refuse)
-    monkeypatch.setattr(node_reconcile, "DummyInterface", refuse)
-    monkeypatch.setattr(node_reconcile, "available_schedulers", lambda: None)
-    monkeypatch.setattr(node_reconcile, "node_addresses", lambda interface: ())
+
+NO_KERNEL = NodeAccess(schedulers=lambda: None, addresses=lambda interface: (), open_ports=refuse)
+
+
+def invoke(args: list[str], node: NodeAccess = NO_KERNEL) -> Result:
+    return CliRunner().invoke(cli, args, obj=node)
 
 
 @pytest.mark.parametrize("command", ["apply", "diff"])
 def test_unknown_scheduler_is_one_line_naming_service_and_annotation(
     tmp_path: Path, command: str
 ) -> None:
-    result = CliRunner().invoke(cli, [command, "-f", manifest(tmp_path, scheduler="fastest")])
+    result = invoke([command, "-f", manifest(tmp_path, scheduler="fastest")])
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert lines[0].startswith(
@@ -60,7 +62,7 @@ def test_unknown_scheduler_is_one_line_naming_service_and_annotation(
 
 
 def test_port_out_of_range_names_the_field(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["apply", "-f", manifest(tmp_path, port="70000")])
+    result = invoke(["apply", "-f", manifest(tmp_path, port="70000")])
     assert result.exit_code == 2
     assert "Service shop/api: spec.ports[0].port: " in result.stderr
     assert "70000" in result.stderr
@@ -69,13 +71,13 @@ def test_port_out_of_range_names_the_field(tmp_path: Path) -> None:
 def test_unparsable_yaml_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: [\n")
-    result = CliRunner().invoke(cli, ["diff", "-f", str(path)])
+    result = invoke(["diff", "-f", str(path)])
     assert result.exit_code == 2
     assert f"{path}: line " in result.stderr
 
 
 def test_unknown_default_scheduler_names_the_flag(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["apply", "-f", manifest(tmp_path), "--scheduler", "fastest"])
+    result = invoke(["apply", "-f", manifest(tmp_path), "--scheduler", "fastest"])
     assert result.exit_code == 2
     assert result.stderr.startswith('ipvsctl: --scheduler: unknown scheduler "fastest"')
 
@@ -87,7 +89,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
         + "---\n"
         + GOOD_SERVICE.replace("SCHED", "rr").replace("PORT", "0").replace("name: api", "name: b")
     )
-    result = CliRunner().invoke(cli, ["apply", "-f", str(bad)])
+    result = invoke(["apply", "-f", str(bad)])
     assert result.exit_code == 2
     assert "Service shop/api:" in result.stderr and "Service shop/b:" in result.stderr
 
@@ -103,7 +105,7 @@ def test_a_bad_nodeport_cidr_is_one_line_and_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["apply", "diff"])
 def test_a_bad_cluster_cidr_is_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
     argv = [command, "-f", manifest(tmp_path), "--cluster-cidr", "10.244.0.0/16,nope"]
-    result = CliRunner().invoke(cli, argv)
+    result = invoke(argv)
     assert result.exit_code == 2
     assert result.stderr == "ipvsctl: --cluster-cidr: 'nope' is not a CIDR\n"
 
@@ -121,27 +123,31 @@ def test_list_flags_take_commas_and_repeats(given: list[str], expected: tuple[st
     assert split_list(given) == expected
 
 
-def pending_hairpin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """reconcile_manifests answers: IPVS converged, one netfilter element to add."""
-    from ipvsctl.cli import engine_commands
-    from ipvsctl.netfilter import Element, ElementChanges, NetfilterPlan
-    from ipvsctl.plan import Plan
-    from ipvsctl.reconcile import Outcome
+def node_missing_one_element() -> NodeAccess:
+    """A node where the manifest's Service is in IPVS, bound, and in the netfilter table,
+    but for one element of it."""
+    from ipvsctl.model import VirtualServerEntry
+    from ipvsctl.netfilter import Element, NetfilterOptions, parse_listing, static_ruleset
+    from tests.netfilter.builders import nft_listing
+    from tests.plan.builders import tcp
+    from tests.reconcile.fakes import FakeIpvs, FakeLinks, FakeNft, FakeSysctls
 
-    pod = Element("hairpin-v4", ("10.244.1.5", "10.244.1.5"))
-    outcome = Outcome(plan=Plan(), netfilter=NetfilterPlan(changes=ElementChanges(add=(pod,))))
-    monkeypatch.setattr(engine_commands, "reconcile_manifests", lambda *a, **k: outcome)
+    ipvs = FakeIpvs([VirtualServerEntry(tcp("10.96.0.10", 80))])
+    links = FakeLinks()
+    links.interface, links.addresses = True, {"10.96.0.10"}
+    held = [Element("cluster-ips-v4", ("10.96.0.10", "tcp", "80"))]  # no service-ips-v4
+    nft = FakeNft(parse_listing(nft_listing(static_ruleset(NetfilterOptions()), held)))
+    ports = NodePorts(ipvs, links, FakeSysctls(), nft)
+    return NO_KERNEL._replace(open_ports=lambda netfilter: nullcontext(ports))
 
 
-def test_a_pending_netfilter_change_is_a_diff_and_reads_as_nft(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pending_hairpin(monkeypatch)
-    result = CliRunner().invoke(cli, ["diff", "-f", manifest(tmp_path)])
-    assert result.exit_code == 1
-    assert result.stdout == "nft add element inet ipvsctl hairpin-v4 { 10.244.1.5 . 10.244.1.5 }\n"
-    result = CliRunner().invoke(cli, ["apply", "--dry-run", "-o", "json", "-f", manifest(tmp_path)])
+def test_a_pending_netfilter_change_is_a_diff_and_reads_as_nft(tmp_path: Path) -> None:
+    node = node_missing_one_element()
+    result = invoke(["diff", "-f", manifest(tmp_path)], node)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "nft add element inet ipvsctl service-ips-v4 { 10.96.0.10 }\n"
+    result = invoke(["apply", "--dry-run", "-o", "json", "-f", manifest(tmp_path)], node)
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [
-        {"op": "nft add element", "set": "hairpin-v4", "element": "10.244.1.5 . 10.244.1.5"}
+        {"op": "nft add element", "set": "service-ips-v4", "element": "10.96.0.10"}
     ]

@@ -27,8 +27,7 @@ from ipvsctl.model.ipvs import (
     address_family,
 )
 from ipvsctl.plan import NodeFacts, Ownership, nodeport_keys_to_record, plan_node
-
-from .ipvs_table import IpvsTable
+from ipvsctl.reconcile.table_copy import TableCopy
 
 SERVICE_ADDRESSES = ("10.96.0.1", "10.96.0.2", "192.168.1.5", "fd00::1")
 SERVICE_KEYS = (
@@ -178,17 +177,18 @@ def test_applying_the_plan_gives_the_desired_owned_table_and_nothing_else(
 ) -> None:
     plan = plan_node(desired, facts)
     _assert_minimal(plan.ipvs)
-    table = IpvsTable(facts.virtual_servers)
+    table = TableCopy(facts.virtual_servers)
     for change in plan.ipvs:
         # no edit that changes nothing
-        held = table.services.get(change.service.key)
+        held = table.get(change.service.key)
         if change.op is Op.EDIT_SERVICE and held is not None:
             assert held.service != change.service
         if change.op is Op.EDIT_REAL and held is not None and change.real_server is not None:
-            assert held.real_servers[change.real_server.key].server != change.real_server
-        table.apply(change)  # raises if the kernel would refuse it
+            (present,) = (e for e in held.real_servers if e.server.key == change.real_server.key)
+            assert present.server != change.real_server
+        assert table.apply(change) == 0, f"the kernel would refuse {change}"
 
-    after = {entry.service.key: entry for entry in table.entries()}
+    after = dict(table.entries)
     before = {entry.service.key: entry for entry in facts.virtual_servers}
     wanted = {vs.key: vs for vs in desired.virtual_servers}
     ownership = _ownership(desired, facts)
@@ -213,12 +213,12 @@ def test_planning_again_after_applying_plans_nothing(
     desired: DesiredState, facts: NodeFacts
 ) -> None:
     plan = plan_node(desired, facts)
-    table = IpvsTable(facts.virtual_servers)
+    table = TableCopy(facts.virtual_servers)
     for change in plan.ipvs:
-        table.apply(change)
+        assert table.apply(change) == 0, f"the kernel would refuse {change}"
     bound = (facts.bound_addresses | set(plan.addresses_add)) - set(plan.addresses_del)
     again = NodeFacts(
-        virtual_servers=table.entries(),
+        virtual_servers=table.listing(),
         bound_addresses=frozenset(bound),
         nodeport_keys=nodeport_keys_to_record(desired.virtual_servers),
     )

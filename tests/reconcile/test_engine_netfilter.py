@@ -9,48 +9,21 @@ from pathlib import Path
 import pytest
 
 from ipvsctl.agent.cluster_cache import SERVICE, SLICE
-from ipvsctl.agent.netfilter_sync import NetfilterSync
 from ipvsctl.model import AF_INET
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice
 from ipvsctl.netfilter import (
-    ABSENT,
     Element,
     ElementTally,
-    NetfilterError,
     NetfilterOptions,
-    TableState,
     parse_listing,
     static_ruleset,
 )
+from ipvsctl.reconcile.netfilter_sync import NetfilterSync
 from tests.netfilter.builders import nft_listing
-
-from .test_engine import TCP, Node, service
+from tests.reconcile.fakes import FakeNft
+from tests.reconcile.test_engine import TCP, Node, service
 
 OPTIONS = NetfilterOptions(cluster_cidrs=("10.244.0.0/16",))
-
-
-class FakeNft:
-    """Records each transaction; `read` gives `state`; `refuse` makes the next apply fail."""
-
-    def __init__(self) -> None:
-        self.state: TableState = ABSENT
-        self.sent: list[str] = []
-        self.reads = 0
-        self.refuse = False
-
-    def read(self) -> TableState:
-        self.reads += 1
-        return self.state
-
-    def apply(self, transaction: str) -> None:
-        if self.refuse:
-            self.refuse = False
-            raise NetfilterError("nft -f -: Error: Could not process rule: No buffer space")
-        self.sent.append(transaction)
-
-    def take(self) -> list[str]:
-        sent, self.sent = self.sent, []
-        return sent
 
 
 def slice_on(name: str, *endpoints: tuple[str, str]) -> EndpointSlice:
@@ -66,10 +39,10 @@ def slice_on(name: str, *endpoints: tuple[str, str]) -> EndpointSlice:
 
 
 @pytest.fixture
-def node(tmp_path: Path, no_host_sysctls: None) -> tuple[Node, FakeNft]:
-    node = Node(tmp_path)
+def node(tmp_path: Path) -> tuple[Node, FakeNft]:
     nft = FakeNft()
-    node.engine.netfilter = NetfilterSync(nft, OPTIONS)  # type: ignore[arg-type]
+    node = Node(tmp_path, nft)
+    node.engine.netfilter = NetfilterSync(nft, OPTIONS)
     node.cache.upsert(SERVICE, ("shop", "web"), service("web", "10.96.0.1"))
     web = slice_on("web", ("10.244.1.1", "node-1"), ("10.244.2.1", "node-2"))
     node.cache.upsert(SLICE, ("shop", "web-1"), web)

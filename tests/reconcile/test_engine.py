@@ -1,4 +1,4 @@
-"""The engine's logic against a narrow fake of the kernel: what it sends for each kind of
+"""The engine's logic against narrow fakes of its ports: what it sends for each kind of
 change. (That the kernel does what those changes say is the kernel lab's to prove.)"""
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 
 from ipvsctl.agent.cluster_cache import SERVICE, SLICE, ClusterCache
-from ipvsctl.agent.engine import EngineSettings, NodeEngine
 from ipvsctl.model import AF_INET, Protocol
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 from ipvsctl.plan.lines import change_line
-
-from .fake_node import FakeKernel, FakeLinks
+from ipvsctl.reconcile.engine import NodeEngine
+from ipvsctl.reconcile.options import EngineOptions
+from ipvsctl.reconcile.ports import NodePorts
+from ipvsctl.reconcile.wanted_services import WantedServices
+from ipvsctl.state.nodeport_record import NodeportRecord
+from tests.reconcile.fakes import FakeClock, FakeIpvs, FakeLinks, FakeNft, FakeSysctls
 
 TCP, UDP = int(Protocol.TCP), int(Protocol.UDP)
 CONFIG = TranslateConfig(node_name="node-1", node_addresses=("192.168.0.10",))
@@ -36,18 +39,16 @@ def endpoint_slice(name: str, *addresses: str, protocol: int = TCP) -> EndpointS
 
 
 class Node:
-    def __init__(self, tmp_path: Path) -> None:
-        self.kernel, self.links, self.cache = FakeKernel(), FakeLinks(), ClusterCache()
+    def __init__(self, tmp_path: Path, nft: FakeNft | None = None) -> None:
+        self.kernel, self.links, self.cache = FakeIpvs(), FakeLinks(), ClusterCache()
+        self.clock = FakeClock()
         self.flows: list[object] = []
-        self.now = 1000.0
         self.engine = NodeEngine(
-            self.kernel,  # type: ignore[arg-type]
-            self.links,  # type: ignore[arg-type]
-            EngineSettings(graceful_period=60.0),
-            CONFIG,
+            NodePorts(self.kernel, self.links, FakeSysctls(), nft, self.clock),
+            EngineOptions(graceful_period=60.0),
+            WantedServices(CONFIG),
+            NodeportRecord(tmp_path / "nodeports.json"),
             forget_flow=self.flows.append,
-            clock=lambda: self.now,
-            record=tmp_path / "nodeports.json",
         )
 
     def start(self) -> list[str]:
@@ -68,7 +69,7 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path: Path, no_host_sysctls: None) -> Node:
+def node(tmp_path: Path) -> Node:
     node = Node(tmp_path)
     node.cache.upsert(SERVICE, ("shop", "web"), service("web", "10.96.0.1"))
     node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1", "10.244.1.2"))
@@ -83,7 +84,7 @@ def test_start_adopts_by_planning_against_the_kernel(node: Node) -> None:
     ]
     assert node.links.addresses == {"10.96.0.1"} and node.links.interface
     # A restart finds everything in place: nothing is sent.
-    node.engine.table.clear()
+    node.engine.table.entries.clear()
     node.engine.full_sync()
     assert node.sent() == []
 
@@ -109,11 +110,10 @@ def test_a_tcp_endpoint_that_leaves_drains_then_goes_once_idle(node: Node) -> No
     node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1"))
     assert node.sync() == ["-e -t 10.96.0.1:80 -r 10.244.1.2:8080 -m -w 0"]
     key = next(iter(node.engine.by_key))
-    held = node.kernel.table.services[key].real_servers
-    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=3)
+    node.kernel.set_connections(key, ("10.244.1.2", 8080), active=3)
     node.engine.check_drains()
     assert node.sent() == []  # still busy
-    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=0)
+    node.kernel.set_connections(key, ("10.244.1.2", 8080), active=0)
     node.engine.check_drains()
     assert node.sent() == ["-d -t 10.96.0.1:80 -r 10.244.1.2:8080"]
     assert not node.engine.drains
@@ -124,9 +124,8 @@ def test_a_drain_past_the_grace_period_goes_with_its_connections(node: Node) -> 
     node.cache.upsert(SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1"))
     node.sync()
     key = next(iter(node.engine.by_key))
-    held = node.kernel.table.services[key].real_servers
-    held[("10.244.1.2", 8080)] = held[("10.244.1.2", 8080)]._replace(active_conns=3)
-    node.now += 61
+    node.kernel.set_connections(key, ("10.244.1.2", 8080), active=3)
+    node.clock.now += 61
     node.engine.check_drains()
     assert node.sent() == ["-d -t 10.96.0.1:80 -r 10.244.1.2:8080"]
 
@@ -140,9 +139,7 @@ def test_a_drained_endpoint_that_comes_back_gets_its_weight_back(node: Node) -> 
     assert not node.engine.drains
 
 
-def test_a_udp_endpoint_goes_at_once_and_its_flows_are_forgotten(
-    tmp_path: Path, no_host_sysctls: None
-) -> None:
+def test_a_udp_endpoint_goes_at_once_and_its_flows_are_forgotten(tmp_path: Path) -> None:
     node = Node(tmp_path)
     node.cache.upsert(SERVICE, ("shop", "dns"), service("dns", "10.96.0.10", UDP))
     node.cache.upsert(
@@ -200,7 +197,7 @@ def test_drift_is_repaired_by_the_full_sync_and_none_costs_nothing(node: Node) -
     node.engine.full_sync()
     assert node.sent() == []
     key = next(iter(node.engine.by_key))
-    del node.kernel.table.services[key]  # someone ran ipvsadm -D
+    node.kernel.drop(key)  # someone ran ipvsadm -D
     node.engine.full_sync()
     assert node.sent() == [
         "-A -t 10.96.0.1:80 -s rr",
@@ -222,7 +219,7 @@ def test_a_nodeport_is_recorded_before_it_is_added(node: Node, tmp_path: Path) -
     assert not (tmp_path / "nodeports.json").exists()
 
 
-class RefusingDeletes(FakeKernel):
+class RefusingDeletes(FakeIpvs):
     """The kernel refusing every -D (EBUSY), as it may for a service in use."""
 
     def apply(self, changes: Sequence[IpvsChange]) -> list[ChangeFailure]:
@@ -234,7 +231,9 @@ class RefusingDeletes(FakeKernel):
 
 def test_a_refused_delete_keeps_its_address_and_is_tried_again(node: Node) -> None:
     node.start()
-    node.engine.kernel = node.kernel = RefusingDeletes.from_fake(node.kernel)
+    refusing = RefusingDeletes(node.kernel.table.listing())
+    node.engine.ports = node.engine.ports._replace(ipvs=refusing)
+    node.kernel = refusing
     node.cache.delete(SERVICE, ("shop", "web"))
     changes = node.cache.take_changes(0)
     report = node.engine.sync_services(node.engine.retranslate(changes.services, node.cache))
