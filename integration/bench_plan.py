@@ -35,6 +35,8 @@ from ipvsctl.model import (
 )
 from ipvsctl.model.desired import DesiredState, TranslateConfig
 from ipvsctl.plan import NodeFacts, plan_node
+from ipvsctl.reconcile.one_shot import ManifestSource
+from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.sources import read_manifests
 from ipvsctl.translate import translate
 
@@ -86,6 +88,15 @@ def main() -> int:
     translating, desired = best_cpu(
         lambda: translate(inputs.services, inputs.slices, config), args.runs
     )
+
+    def wanted() -> DesiredState:
+        services = WantedServices(config)
+        services.retranslate_all(ManifestSource(inputs), config)
+        return services.desired()
+
+    # What `apply` and `run` translate with: the same rules, plus each Service's record.
+    engine_translating, engine_desired = best_cpu(wanted, args.runs)
+    assert engine_desired.addresses == desired.addresses
     facts = NodeFacts(
         virtual_servers=kernel_table(desired),
         bound_addresses=desired.addresses,
@@ -106,6 +117,7 @@ def main() -> int:
     print(f"{args.services} Services x {args.endpoints} endpoints ({objects} IPVS objects), CPU s")
     print(f"  parse YAML                      {parse:7.3f}")
     print(f"  translate                       {translating:7.3f}")
+    print(f"  translate (the engine's record) {engine_translating:7.3f}")
     print(f"  plan, converged                 {planning:7.3f}")
     print(f"  translate + plan, converged     {translating + planning:7.3f}")
     print(f"  translate + plan, one endpoint  {both:7.3f}   ({operations} IPVS operation)")

@@ -57,7 +57,9 @@ class WantedServices:
             key = queue.popleft()
             # A waiter is translated again even if it was already: each requeue follows
             # a real release of a key, so this ends.
-            queue.extend(sorted(self._translate_one(key, services.get(key), source, affected)))
+            freed = self._translate_one(key, services.get(key), source, affected)
+            if freed:
+                queue.extend(sorted(freed))
         return affected
 
     def _translate_one(
@@ -86,7 +88,7 @@ class WantedServices:
         else:
             self.rejected.pop(key, None)
         old = self.wanted.pop(key, ())
-        kept_keys = {server.key for server in servers}
+        kept_keys = {server.key for server in servers} if old else set()
         freed: set[ObjectKey] = set()
         for server in old:
             affected.add(server.key)
