@@ -22,13 +22,13 @@ from typing import NamedTuple
 from ipvsctl.agent.cluster_cache import SERVICE, Changes, ClusterCache, ObjectKey
 from ipvsctl.agent.engine import EngineSettings, NodeEngine, SyncReport
 from ipvsctl.agent.graceful import UdpFlow
-from ipvsctl.agent.health import SyncHealth, serve_healthz
-from ipvsctl.agent.health_ports import HealthPortTable
+from ipvsctl.agent.healthcheck.proxy_health import SyncHealth, serve_healthz
+from ipvsctl.agent.healthcheck.service_health import HealthCheckPorts
+from ipvsctl.agent.healthcheck.service_ports import HealthPortTable
 from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
 from ipvsctl.agent.netfilter_sync import READ_PERIOD, NetfilterSync
 from ipvsctl.agent.rejections import Rejections
-from ipvsctl.agent.service_health import HealthCheckPorts
 from ipvsctl.kernel import IpvsKernel, KernelError
 from ipvsctl.kernel.schedulers import available_schedulers
 from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_addresses

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipvsctl.agent.service_health import HealthCheckPorts
+from ipvsctl.agent.healthcheck.service_health import HealthCheckPorts
 from ipvsctl.model.inputs import ObjectRef
 
-from .http_get import free_port, get, refuses
+from ..http_get import free_port, get, refuses
 
 WEB = ("shop", "web")
 API = ObjectRef("Service", "shop", "api")

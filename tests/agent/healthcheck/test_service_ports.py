@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipvsctl.agent.health_ports import health_check_port
+from ipvsctl.agent.healthcheck.service_ports import health_check_port
 from ipvsctl.model import AF_INET, Protocol
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 
