@@ -29,10 +29,10 @@ from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
 from ipvsctl.agent.netfilter_sync import READ_PERIOD, NetfilterSync
 from ipvsctl.agent.rejections import Rejections
+from ipvsctl.conntrack import delete_udp_flows
 from ipvsctl.kernel import IpvsKernel, KernelError
 from ipvsctl.kernel.schedulers import available_schedulers
 from ipvsctl.links import DummyInterface, LinkError, addresses_in_cidrs, node_addresses
-from ipvsctl.links.conntrack import delete_udp_flows
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.netfilter import NetfilterError, NetfilterOptions, NftTable, parse_cluster_cidrs

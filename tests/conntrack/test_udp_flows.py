@@ -25,8 +25,7 @@ from pyroute2.netlink.nfnetlink.nfctsocket import (
     nfct_msg,
 )
 
-from ipvsctl.links import LinkError
-from ipvsctl.links.conntrack import (
+from ipvsctl.conntrack.udp_flows import (
     ConntrackEntry,
     ConntrackTable,
     FlowTuple,
@@ -37,6 +36,7 @@ from ipvsctl.links.conntrack import (
     read_entry,
     udp_nat_flow,
 )
+from ipvsctl.links import LinkError
 
 UDP, TCP = socket.IPPROTO_UDP, socket.IPPROTO_TCP
 V4, V6 = socket.AF_INET, socket.AF_INET6

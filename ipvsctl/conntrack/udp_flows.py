@@ -24,8 +24,8 @@ tuple (CTA_FILTER, Linux 5.8 and later; older kernels ignore the filter and
 dump the whole family), every entry checked again here on both tuples, then
 each match deleted by its original tuple and its id.
 
-pyroute2 is imported when a table is first used, not when the links room
-is, so `ipvsctl apply` never pays for it.
+pyroute2 is imported when a table is first used, not with this module, so
+importing the room costs nothing until the agent deletes a flow.
 """
 
 from __future__ import annotations
