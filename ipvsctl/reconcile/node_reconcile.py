@@ -33,7 +33,7 @@ from ipvsctl.model.changes import ChangeFailure, Op
 from ipvsctl.model.desired import DesiredState, TranslateConfig
 from ipvsctl.model.inputs import Inputs, ObjectError
 from ipvsctl.plan import NodeFacts, Plan, nodeport_keys_to_record, plan_node
-from ipvsctl.plan.lines import change_line
+from ipvsctl.render.plan_lines import change_line
 from ipvsctl.state.nodeport_record import (
     lock_record,
     read_nodeports,

@@ -15,7 +15,7 @@ from ipvsctl.model import AF_INET, Protocol
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
-from ipvsctl.plan.lines import change_line
+from ipvsctl.render.plan_lines import change_line
 
 from .fake_node import FakeKernel, FakeLinks
 

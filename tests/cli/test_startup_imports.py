@@ -31,8 +31,8 @@ def test_the_command_line_leaves_manifest_reading_to_apply_and_diff() -> None:
 
 def test_text_plans_need_none_of_the_json_schema() -> None:
     loaded = modules_after(
-        "import ipvsctl.cli.commands, ipvsctl.plan.lines",
-        ("ipvsctl.plan.lines_json", "ipvsctl.model.documents"),
+        "import ipvsctl.cli.commands, ipvsctl.render.plan_lines",
+        ("ipvsctl.render.plan_json", "ipvsctl.model.documents"),
     )
     assert loaded == []
 

@@ -1,4 +1,4 @@
-"""A plan as JSON (`--dry-run -o json`): one object per line of `lines`, same order.
+"""A plan as JSON (`--dry-run -o json`): one object per line of `plan_lines`, same order.
 
 Schema (field order fixed; services and real servers use the field names of
 `ipvsctl show --json`, without counters):
@@ -101,7 +101,7 @@ def _address_step(op: str, address: str, device: str) -> Document:
 
 
 def plan_document(plan: Plan) -> list[Document]:
-    """The plan as JSON-ready values, one step per line of `lines.plan_lines`."""
+    """The plan as JSON-ready values, one step per line of `plan_lines.plan_lines`."""
     steps: list[Document] = []
     if plan.create_interface:
         steps.append({"op": "link add", "device": plan.interface, "type": "dummy"})

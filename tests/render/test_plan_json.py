@@ -1,14 +1,13 @@
-"""The JSON plan: one object per plan line, in the schema lines_json documents."""
+"""The JSON plan: one object per plan line, in the schema plan_json documents."""
 
 from __future__ import annotations
 
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import ForwardMethod, ServiceFlag, TunnelFlag, TunnelType
 from ipvsctl.plan import Plan
-from ipvsctl.plan.lines import plan_lines
-from ipvsctl.plan.lines_json import change_document, plan_document
-
-from .builders import fwmark, rs, tcp, udp
+from ipvsctl.render.plan_json import change_document, plan_document
+from ipvsctl.render.plan_lines import plan_lines
+from tests.plan.builders import fwmark, rs, tcp, udp
 
 SVC = tcp("10.96.0.10", 80)
 SVC_KEY = {"family": "inet", "protocol": "tcp", "address": "10.96.0.10", "port": 80, "fwmark": None}

@@ -11,10 +11,10 @@ IPVS changes read as ipvsadm commands, the rest as iproute2 and sysctl ones:
     addr del 10.96.0.11/32 dev kube-ipvs0
     link del kube-ipvs0                   (cleanup only)
 
-Lines come in the order they are carried out (see `node_plan`). An option
+Lines come in the order they are carried out (see `plan.node_plan`). An option
 appears only when it differs from ipvsadm's default, so a line pasted after
 `ipvsadm` does what the plan says. The JSON form (`plan_document`, one
-object per line) lives in `lines_json`, which only `-o json` imports: the text
+object per line) lives in `plan_json`, which only `-o json` imports: the text
 every `apply` prints does without it. `-b` names the scheduler flags as the
 JSON `flags` do (`model.names.scheduler_flag_names`).
 """

@@ -7,9 +7,8 @@ import pytest
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import ForwardMethod, ServiceFlag, TunnelFlag, TunnelType
 from ipvsctl.plan import Plan
-from ipvsctl.plan.lines import address_line, change_line, plan_lines, plan_text
-
-from .builders import fwmark, rs, sctp, tcp, udp
+from ipvsctl.render.plan_lines import address_line, change_line, plan_lines, plan_text
+from tests.plan.builders import fwmark, rs, sctp, tcp, udp
 
 PERSISTENT = ServiceFlag.PERSISTENT
 
