@@ -48,7 +48,7 @@ def event_reason(error: ObjectError) -> str:
 
 
 class Rejections:
-    """`client`: the sources' API client (`sources.api_client`)."""
+    """`client`: the sources' API client (`sources.api.client`)."""
 
     def __init__(self, client: Any, node_name: str, metrics: AgentMetrics) -> None:
         self.recorder, self.metrics = EventRecorder(client, node_name), metrics

@@ -37,8 +37,8 @@ from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.netfilter import NetfilterError, NetfilterOptions, NftTable, parse_cluster_cidrs
 from ipvsctl.reconcile.node_reconcile import EngineOptions, check_options, read_netfilter
-from ipvsctl.sources.api_client import api_client
-from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
+from ipvsctl.sources.api.client import api_client
+from ipvsctl.sources.api.watch import ReflectorHooks, cluster_reflectors
 
 log = logging.getLogger("ipvsctl.agent")
 

@@ -26,7 +26,7 @@ from typing import Any
 from kubernetes import client as kube_client
 
 from ipvsctl.model.inputs import ObjectRef
-from ipvsctl.sources.api_requests import (
+from ipvsctl.sources.api.requests import (
     ApiError,
     Timeout,
     open_get,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from kubernetes.config import incluster_config
 
-from ipvsctl.sources.api_client import ApiConfigError, api_client
-from ipvsctl.sources.api_requests import open_get, read_list
+from ipvsctl.sources.api.client import ApiConfigError, api_client
+from ipvsctl.sources.api.requests import open_get, read_list
 
-from .kube_api import TOKEN, KubeApi, service
+from ..kube_api import TOKEN, KubeApi, service
 
 
 @pytest.fixture

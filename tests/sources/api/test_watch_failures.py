@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from ipvsctl.sources.api_backoff import Backoff, FailureStreak, retrying
-from ipvsctl.sources.api_objects import SERVICES
-from ipvsctl.sources.api_requests import ApiError
-from ipvsctl.sources.api_watch import Reflector
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.requests import ApiError
+from ipvsctl.sources.api.resources import SERVICES
+from ipvsctl.sources.api.watch import Reflector
 
-from .kube_api import KubeApi, service, wait_for
-from .recording_sink import RecordingSink
-from .reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
+from ..kube_api import KubeApi, service, wait_for
+from ..recording_sink import RecordingSink
+from ..reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
 
-BACKOFF_LOG = "ipvsctl.sources.api_backoff"
+BACKOFF_LOG = "ipvsctl.sources.api.backoff"
 
 
 def streak_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, dict[str, Any]]]:

@@ -22,7 +22,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ipvsctl.sources.yaml_scalars import DATA_TAGS, IMPLICIT_RESOLVERS, construct, pyyaml_agrees
+from ipvsctl.sources.files.yaml_scalars import (
+    DATA_TAGS,
+    IMPLICIT_RESOLVERS,
+    construct,
+    pyyaml_agrees,
+)
 
 # One-line plain scalars, more conservative than YAML (so libyaml and PyYAML agree
 # on every one): no `?` or `:` first, no `#` or `:` after a space, and in flow

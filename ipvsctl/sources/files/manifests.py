@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from ipvsctl.model.inputs import EndpointSlice, Inputs, ObjectError, ObjectRef, Service
-from ipvsctl.sources.metadata import Ignored
-from ipvsctl.sources.objects import object_from_dict
-from ipvsctl.sources.yaml_documents import BadYaml, load_documents
+from ipvsctl.sources.files.yaml_documents import BadYaml, load_documents
+from ipvsctl.sources.objects.any_kind import object_from_dict
+from ipvsctl.sources.objects.metadata import Ignored
 
 STDIN = "-"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

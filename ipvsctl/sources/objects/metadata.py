@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ipvsctl.model.inputs import ObjectRef
-from ipvsctl.sources.fields import FieldReader, show_value
+from ipvsctl.sources.objects.fields import FieldReader, show_value
 
 DEFAULT_NAMESPACE = "default"
 UNNAMED = "(unnamed)"

@@ -8,12 +8,12 @@ import pytest
 
 from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.sources import object_from_dict
-from ipvsctl.sources.api_objects import ENDPOINT_SLICES, SERVICES, node_resource
-from ipvsctl.sources.api_watch import WatchSettings
+from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES, node_resource
+from ipvsctl.sources.api.watch import WatchSettings
 
-from .kube_api import KubeApi, endpoint_slice, node, service, wait_for
-from .recording_sink import RecordingSink
-from .reflector_runs import QUICK, HookCalls, reflecting, synced
+from ..kube_api import KubeApi, endpoint_slice, node, service, wait_for
+from ..recording_sink import RecordingSink
+from ..reflector_runs import QUICK, HookCalls, reflecting, synced
 
 SERVICES_PATH = "/api/v1/services"
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ipvsctl.model import AF_INET, AF_INET6, Protocol
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice
 from ipvsctl.sources import Ignored, slice_from_dict
-from ipvsctl.sources.slice_object import checked_slice, plain_slice
+from ipvsctl.sources.objects.endpoint_slice import checked_slice, plain_slice
 
 TCP, UDP = int(Protocol.TCP), int(Protocol.UDP)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ipvsctl.model.inputs import NodeInfo, ObjectError, ObjectRef
-from ipvsctl.sources.fields import FieldReader, show_value
+from ipvsctl.sources.objects.fields import FieldReader, show_value
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ADDRESS_TYPES = ("InternalIP", "ExternalIP")  # in the order they are listed in NodeInfo

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import tenacity
 
-from ipvsctl.sources.api_requests import ApiError
+from ipvsctl.sources.api.requests import ApiError
 
 log = logging.getLogger(__name__)
 

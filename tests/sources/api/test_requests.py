@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import urllib3
 
-from ipvsctl.sources.api_requests import ApiError, describe, json_lines, open_get, read_list
+from ipvsctl.sources.api.requests import ApiError, describe, json_lines, open_get, read_list
 
-from .kube_api import KubeApi
+from ..kube_api import KubeApi
 
 
 class Chunks:

@@ -13,7 +13,7 @@ It follows the API server's contract as client-go's reflector does
   older than the server's history: LIST again, and `replace` the whole kind.
 - An event without a resourceVersion (an emulator, not a real server) leaves
   no point to resume from, so the next start is a LIST too.
-- Failures retry with backoff (`api_backoff`), logged once per streak.
+- Failures retry with backoff (`backoff`), logged once per streak.
 
 Each reflector runs in a daemon thread. `stop` ends it within a moment: a
 second thread waits for it and shuts the open response's socket, which ends
@@ -36,8 +36,17 @@ import urllib3
 from kubernetes import client as kube_client
 
 from ipvsctl.model.inputs import ObjectError
-from ipvsctl.sources.api_backoff import Backoff, FailureStreak, retrying
-from ipvsctl.sources.api_objects import (
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.requests import (
+    ApiError,
+    ListPage,
+    ResourceExpired,
+    json_lines,
+    open_get,
+    read_list,
+    status_error,
+)
+from ipvsctl.sources.api.resources import (
     ENDPOINT_SLICES,
     SERVICES,
     ClusterSink,
@@ -52,16 +61,7 @@ from ipvsctl.sources.api_objects import (
     resource_version,
     wanted,
 )
-from ipvsctl.sources.api_requests import (
-    ApiError,
-    ListPage,
-    ResourceExpired,
-    json_lines,
-    open_get,
-    read_list,
-    status_error,
-)
-from ipvsctl.sources.metadata import Ignored
+from ipvsctl.sources.objects.metadata import Ignored
 
 log = logging.getLogger(__name__)
 

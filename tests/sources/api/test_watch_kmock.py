@@ -8,11 +8,11 @@ import kmock
 
 from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.sources import object_from_dict
-from ipvsctl.sources.api_objects import SERVICES, node_resource
+from ipvsctl.sources.api.resources import SERVICES, node_resource
 
-from .kube_api import KubeApi, node, service
-from .recording_sink import RecordingSink
-from .reflector_runs import HookCalls, reflecting, synced
+from ..kube_api import KubeApi, node, service
+from ..recording_sink import RecordingSink
+from ..reflector_runs import HookCalls, reflecting, synced
 
 
 def test_list_then_watch_delivers_additions_changes_and_deletions(

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service
-from ipvsctl.sources.metadata import Ignored, describe
-from ipvsctl.sources.service_object import service_from_dict
-from ipvsctl.sources.slice_object import slice_from_dict
+from ipvsctl.sources.objects.endpoint_slice import slice_from_dict
+from ipvsctl.sources.objects.metadata import Ignored, describe
+from ipvsctl.sources.objects.service import service_from_dict
 
 SERVICE_API = ("v1", "Service")
 SLICE_API = ("discovery.k8s.io/v1", "EndpointSlice")

@@ -1,7 +1,7 @@
 """The three resources the agent watches, what each object becomes, and where it goes.
 
 An object from the API (a list item or a watch event's object, a plain dict)
-becomes the same value `apply -f` makes of it (`objects.object_from_dict`), or
+becomes the same value `apply -f` makes of it (`sources.objects.object_from_dict`), or
 a `NodeInfo` for the node's own Node, and is handed to a `ClusterSink` keyed
 by (namespace, name).
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Service
-from ipvsctl.sources.metadata import Ignored
-from ipvsctl.sources.node_object import node_from_dict
-from ipvsctl.sources.objects import object_from_dict
+from ipvsctl.sources.objects.any_kind import object_from_dict
+from ipvsctl.sources.objects.metadata import Ignored
+from ipvsctl.sources.objects.node import node_from_dict
 
 Kind = Literal["Service", "EndpointSlice", "Node"]
 ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for the Node

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipvsctl.sources.yaml_documents import BadYaml, load_documents, simple_documents
+from ipvsctl.sources.files.yaml_documents import BadYaml, load_documents, simple_documents
 
 C_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from ipvsctl.sources.yaml_scalars import (
+from ipvsctl.sources.files.yaml_scalars import (
     IMPLICIT_RESOLVERS,
     construct,
     pyyaml_agrees,

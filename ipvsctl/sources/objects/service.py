@@ -18,8 +18,8 @@ from ipvsctl.model.inputs import (
     Service,
     ServicePort,
 )
-from ipvsctl.sources.fields import FieldReader, show_value
-from ipvsctl.sources.metadata import (
+from ipvsctl.sources.objects.fields import FieldReader, show_value
+from ipvsctl.sources.objects.metadata import (
     annotations_of,
     labels_of,
     read_identity,

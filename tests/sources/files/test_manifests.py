@@ -12,10 +12,10 @@ import yaml
 from ipvsctl.model import AF_INET, AF_INET6, ForwardMethod, Protocol, ServiceFlag
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.sources import FileRef, SourceError, read_manifests
-from ipvsctl.sources.yaml_documents import pyyaml_loader
+from ipvsctl.sources.files.yaml_documents import pyyaml_loader
 from ipvsctl.translate import translate
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 SERVICE = """\
 apiVersion: v1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ipvsctl.model.inputs import NodeInfo
-from ipvsctl.sources.node_object import node_from_dict
+from ipvsctl.sources.objects.node import node_from_dict
 
 
 def a_node(addresses: list[Any], labels: dict[str, Any] | None = None) -> dict[str, Any]:

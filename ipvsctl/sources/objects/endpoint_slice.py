@@ -19,8 +19,8 @@ from ipvsctl.model.inputs import (
     EndpointSlice,
     ObjectError,
 )
-from ipvsctl.sources.fields import PROTOCOLS, FieldReader, show_value
-from ipvsctl.sources.metadata import DEFAULT_NAMESPACE, Ignored, labels_of, read_identity
+from ipvsctl.sources.objects.fields import PROTOCOLS, FieldReader, show_value
+from ipvsctl.sources.objects.metadata import DEFAULT_NAMESPACE, Ignored, labels_of, read_identity
 
 FAMILIES = {"IPv4": int(AF_INET), "IPv6": int(AF_INET6)}
 FQDN = "FQDN"

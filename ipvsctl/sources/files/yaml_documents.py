@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ipvsctl.sources.yaml_lines import (
+from ipvsctl.sources.files.yaml_lines import (
     DASH,
     DOCUMENT_START,
     KEY,

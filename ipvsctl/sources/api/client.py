@@ -4,7 +4,7 @@ The order is kube-proxy's: `--kubeconfig` when given; else the pod's service
 account when running in a pod; else `$KUBECONFIG` or `~/.kube/config`, as
 kubectl reads them. The client is used for its configuration, authentication
 (including the service account token the kubelet rotates) and transport only;
-requests and responses are read raw (`api_requests`).
+requests and responses are read raw (`requests`).
 """
 
 from __future__ import annotations
