@@ -33,12 +33,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "netfilter": frozenset({"model"}),
     "state": frozenset({"model"}),
     "sources": frozenset({"model"}),
+    "events": frozenset({"model", "sources"}),  # sources: the API's request helpers
     "reconcile": frozenset(
         {"model", "translate", "plan", "render", "kernel", "links", "netfilter", "state"}
     ),
     "agent": frozenset(
         {"model", "sources", "translate", "plan", "kernel", "links", "netfilter", "state"}
-        | {"conntrack", "reconcile"}
+        | {"conntrack", "events", "reconcile"}
     ),
     "cli": frozenset(
         {"model", "sources", "translate", "plan", "render", "show", "kernel", "links"}
@@ -50,7 +51,7 @@ PURE_ROOMS = frozenset({"model", "translate", "plan", "render", "show"})
 # Libraries that reach outside the process, and the only rooms that may import them.
 IO_LIBRARIES: dict[str, frozenset[str]] = {
     "pyroute2": frozenset({"conntrack"}),
-    "kubernetes": frozenset({"sources"}),
+    "kubernetes": frozenset({"sources", "events"}),
     "yaml": frozenset({"sources"}),
     "click": frozenset({"cli"}),
     "prometheus_client": frozenset({"agent"}),

@@ -1,6 +1,7 @@
 """Sources: Kubernetes objects, from manifest files or the API, into input values.
 
-The only room that parses YAML or reads from Kubernetes. By what it reads:
+The only room that parses YAML or reads from Kubernetes (the `events` room
+writes to it). By what it reads:
 
 - `files`: manifest files (YAML, JSON) into `model.inputs.Inputs` (`apply -f`);
 - `api`: the API server, listed and watched for the resources the agent follows (`run`);

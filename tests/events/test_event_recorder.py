@@ -4,19 +4,26 @@ failures that are logged and never raised."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from ipvsctl.events.event_recorder import EventRecorder, post_event
 from ipvsctl.model.inputs import ObjectRef
-from ipvsctl.sources.api_events import EventRecorder, post_event
-
-from .kube_api import KubeApi, service
+from tests.sources.kube_api import KubeApi, service
 
 WEB = ObjectRef("Service", "shop", "web")
 REASON = "InvalidScheduler"
 MESSAGE = 'metadata.annotations["ipvsctl.io/scheduler"]: unknown scheduler "fastest"'
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+@pytest.fixture
+def api() -> Iterator[KubeApi]:
+    """An API server with a real one's semantics, as the sources' tests use."""
+    with KubeApi() as running:
+        yield running
 
 
 def events(api: KubeApi) -> list[dict[str, Any]]:
@@ -86,7 +93,7 @@ def test_a_repeat_of_an_event_the_server_dropped_posts_a_new_one(api: KubeApi) -
 def test_a_failure_is_logged_not_raised(api: KubeApi, caplog: pytest.LogCaptureFixture) -> None:
     api.stop_serving()
     post_event(api.client(), WEB, REASON, MESSAGE, "node-1")
-    (record,) = [r for r in caplog.records if r.name == "ipvsctl.sources.api_events"]
+    (record,) = [r for r in caplog.records if r.name == "ipvsctl.events.event_recorder"]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == "could not post event"
     assert record.__dict__["fields"]["object"] == "Service shop/web"
