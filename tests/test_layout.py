@@ -3,11 +3,13 @@
     sources -> translate -> plan -> kernel / links      (show reads the kernel side)
                  reconcile: reads the kernel, plans, applies (apply, and later run)
     kernel and links speak netlink through the netlink room, which imports no other room
+    render writes a plan out; conntrack (UDP flows) and events (Events) serve the agent
 
 A pure room (model, translate, plan, render, show) may import only the model,
 itself and (render) the plan it renders, and none of the libraries that reach
-outside the process. Each I/O
-library has one home. An import that breaks this fails here, naming the file.
+outside the process. Each I/O library has its named homes (one, but for the
+kubernetes client: sources reads, events writes). An import that breaks this
+fails here, naming the file.
 """
 
 from __future__ import annotations
