@@ -48,7 +48,7 @@ from integration.bench_apply import (
     manifests,
     run,
 )
-from ipvsctl.sources.yaml_documents import load_documents
+from ipvsctl.sources.files.yaml_documents import load_documents
 from tests.sources.kube_api import KubeApi, node
 
 NODE = "node-1"

@@ -42,8 +42,8 @@ from integration.test_apply_traffic import (  # the namespaces and backends of t
     client_socket,
     network,  # noqa: F401  (the fixture, set up again for this module)
 )
+from ipvsctl.conntrack import ConntrackTable, delete_udp_flows, udp_nat_flow
 from ipvsctl.kernel import IpvsKernel
-from ipvsctl.links.conntrack import ConntrackTable, delete_udp_flows, udp_nat_flow
 
 pytestmark = pytest.mark.usefixtures("network")
 

@@ -5,10 +5,13 @@
     agent (run) and cli (apply, diff, cleanup) drive that engine; the agent reaches the
     node only through it
     kernel and links speak netlink through the netlink room, which imports no other room
+    render writes a plan out; conntrack (UDP flows) and events (Events) serve the agent
 
-A pure room (model, translate, plan, show) may import only the model and
-itself, and none of the libraries that reach outside the process. Each I/O
-library has one home. An import that breaks this fails here, naming the file.
+A pure room (model, translate, plan, render, show) may import only the model,
+itself and (render) the plan it renders, and none of the libraries that reach
+outside the process. Each I/O library has its named homes (one, but for the
+kubernetes client: sources reads, events writes). An import that breaks this
+fails here, naming the file.
 """
 
 from __future__ import annotations
@@ -25,27 +28,35 @@ ALLOWED: dict[str, frozenset[str]] = {
     "model": frozenset(),
     "translate": frozenset({"model"}),
     "plan": frozenset({"model"}),
+    "render": frozenset({"model", "plan"}),  # plan: the `Plan` it renders
     "show": frozenset({"model"}),
     "netlink": frozenset(),
     "kernel": frozenset({"model", "netlink"}),
     "links": frozenset({"model", "netlink"}),
+    "conntrack": frozenset({"model", "links"}),  # links: the LinkError it raises
     "netfilter": frozenset({"model"}),
     "state": frozenset({"model"}),
     "sources": frozenset({"model"}),
-    "reconcile": frozenset({"model", "translate", "plan", "kernel", "links", "netfilter", "state"}),
-    # Not translate, plan, kernel, links or netfilter: the agent is a shell around the engine.
-    "agent": frozenset({"model", "sources", "state", "reconcile"}),
+    "events": frozenset({"model", "sources"}),  # sources: the API's request helpers
+    # conntrack: the host's `forget_udp_flow`, handed to the engine as a port.
+    "reconcile": frozenset(
+        {"model", "translate", "plan", "render", "kernel", "links", "netfilter", "state"}
+        | {"conntrack"}
+    ),
+    # Not translate, plan, kernel, links, netfilter or conntrack: the agent is a shell
+    # around the engine.
+    "agent": frozenset({"model", "sources", "state", "reconcile", "events"}),
     "cli": frozenset(
-        {"model", "sources", "translate", "plan", "show", "kernel", "links", "netfilter", "state"}
-        | {"reconcile", "agent"}
+        {"model", "sources", "translate", "plan", "render", "show", "kernel", "links"}
+        | {"netfilter", "state", "reconcile", "agent"}
     ),
 }
-PURE_ROOMS = frozenset({"model", "translate", "plan", "show"})
+PURE_ROOMS = frozenset({"model", "translate", "plan", "render", "show"})
 
 # Libraries that reach outside the process, and the only rooms that may import them.
 IO_LIBRARIES: dict[str, frozenset[str]] = {
-    "pyroute2": frozenset({"links"}),
-    "kubernetes": frozenset({"sources"}),
+    "pyroute2": frozenset({"conntrack"}),
+    "kubernetes": frozenset({"sources", "events"}),
     "yaml": frozenset({"sources"}),
     "click": frozenset({"cli"}),
     "prometheus_client": frozenset({"agent"}),

@@ -1,7 +1,7 @@
 """The agent's copy of the cluster: Services, EndpointSlices and this Node, as the
 watches deliver them, and which Services changed since the engine last looked.
 
-The reflectors (sources.api_watch) write here from their threads; the engine
+The reflectors (sources.api.watch) write here from their threads; the engine
 takes the changed Services (`take_changes`) from its own. A change that leaves
 an object equal to what is held (a relist after `410 Gone`, a watch replaying
 every object as ADDED) marks nothing, so it costs no kernel work.

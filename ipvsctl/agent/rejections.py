@@ -19,6 +19,7 @@ from typing import Any
 
 from ipvsctl.agent.logs import event
 from ipvsctl.agent.metrics import AgentMetrics
+from ipvsctl.events import EventRecorder
 from ipvsctl.model.inputs import (
     FORWARDING_ANNOTATION,
     SCHEDULER_ANNOTATION,
@@ -26,7 +27,6 @@ from ipvsctl.model.inputs import (
     ObjectError,
     ObjectRef,
 )
-from ipvsctl.sources.api_events import EventRecorder
 
 log = logging.getLogger("ipvsctl.agent")
 
@@ -48,7 +48,7 @@ def event_reason(error: ObjectError) -> str:
 
 
 class Rejections:
-    """`client`: the sources' API client (`sources.api_client`)."""
+    """`client`: the sources' API client (`sources.api.client`)."""
 
     def __init__(self, client: Any, node_name: str, metrics: AgentMetrics) -> None:
         self.recorder, self.metrics = EventRecorder(client, node_name), metrics

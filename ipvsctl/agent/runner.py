@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ipvsctl.agent.cluster_cache import SERVICE, Changes, ClusterCache
-from ipvsctl.agent.health import SyncHealth, serve_healthz
-from ipvsctl.agent.health_ports import HealthPortTable
+from ipvsctl.agent.healthcheck.proxy_health import SyncHealth, serve_healthz
+from ipvsctl.agent.healthcheck.service_health import HealthCheckPorts
+from ipvsctl.agent.healthcheck.service_ports import HealthPortTable
 from ipvsctl.agent.logs import configure_logging, event
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
 from ipvsctl.agent.rejections import Rejections
-from ipvsctl.agent.service_health import HealthCheckPorts
 from ipvsctl.agent.sync_schedule import SyncSchedule
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import ObjectKey
@@ -41,8 +41,8 @@ from ipvsctl.reconcile.options import (
 )
 from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts, forget_udp_flow
 from ipvsctl.reconcile.wanted_services import WantedServices
-from ipvsctl.sources.api_client import api_client
-from ipvsctl.sources.api_watch import ReflectorHooks, cluster_reflectors
+from ipvsctl.sources.api.client import api_client
+from ipvsctl.sources.api.watch import ReflectorHooks, cluster_reflectors
 from ipvsctl.state.nodeport_record import NodeportRecord
 
 log = logging.getLogger("ipvsctl.agent")

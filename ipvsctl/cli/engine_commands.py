@@ -18,7 +18,6 @@ import click
 
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
-from ipvsctl.plan.lines import plan_text
 from ipvsctl.reconcile import (
     HOST,
     EngineOptions,
@@ -28,6 +27,7 @@ from ipvsctl.reconcile import (
     cleanup,
     reconcile_manifests,
 )
+from ipvsctl.render.plan_lines import plan_text
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -159,7 +159,7 @@ def _print_plan(outcome: Outcome, output: str) -> None:
         # Imported here: the text every `apply` prints needs none of the JSON schema.
         import json
 
-        from ipvsctl.plan.lines_json import plan_document
+        from ipvsctl.render.plan_json import plan_document
 
         steps: list[Any] = []
         if netfilter is not None:

@@ -138,7 +138,7 @@ def run(
     from ipvsctl.kernel import KernelError
     from ipvsctl.links import LinkError
     from ipvsctl.reconcile import EngineOptions, OptionError
-    from ipvsctl.sources.api_client import ApiConfigError
+    from ipvsctl.sources.api.client import ApiConfigError
 
     if sync_period <= 0:
         raise click.BadParameter("must be more than 0s", param_hint="--sync-period")

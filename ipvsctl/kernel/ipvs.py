@@ -11,6 +11,7 @@ import errno
 from collections.abc import Sequence
 
 from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel import ipvs_uapi as uapi
 from ipvsctl.kernel.errors import KernelError, KernelUnavailable, describe_errno
 from ipvsctl.kernel.netlink import GenericNetlink, Request
 from ipvsctl.model import (
@@ -25,12 +26,12 @@ from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.netlink.batch_socket import DEFAULT_TIMEOUT
 
 _COMMAND = {
-    Op.ADD_SERVICE: codec.CMD_NEW_SERVICE,
-    Op.EDIT_SERVICE: codec.CMD_SET_SERVICE,
-    Op.DELETE_SERVICE: codec.CMD_DEL_SERVICE,
-    Op.ADD_REAL: codec.CMD_NEW_DEST,
-    Op.EDIT_REAL: codec.CMD_SET_DEST,
-    Op.DELETE_REAL: codec.CMD_DEL_DEST,
+    Op.ADD_SERVICE: uapi.CMD_NEW_SERVICE,
+    Op.EDIT_SERVICE: uapi.CMD_SET_SERVICE,
+    Op.DELETE_SERVICE: uapi.CMD_DEL_SERVICE,
+    Op.ADD_REAL: uapi.CMD_NEW_DEST,
+    Op.EDIT_REAL: uapi.CMD_SET_DEST,
+    Op.DELETE_REAL: uapi.CMD_DEL_DEST,
 }
 
 NOT_AVAILABLE = "IPVS is not available in this kernel (modprobe ip_vs)"
@@ -72,7 +73,7 @@ def encode_change(change: IpvsChange, encoded_keys: dict[int, bytes] | None = No
     command = _COMMAND[change.op]
     service, real = change.service, change.real_server
     if real is None:
-        if command == codec.CMD_DEL_SERVICE:
+        if command == uapi.CMD_DEL_SERVICE:
             return Request(command, codec.service_key(service.key))
         return Request(command, codec.service_full(service))
     key = service.key
@@ -81,7 +82,7 @@ def encode_change(change: IpvsChange, encoded_keys: dict[int, bytes] | None = No
         encoded = codec.service_key(key)
         if encoded_keys is not None:
             encoded_keys[id(key)] = encoded
-    if command == codec.CMD_DEL_DEST:
+    if command == uapi.CMD_DEL_DEST:
         return Request(command, encoded + codec.dest_key(key.family, real))
     return Request(command, encoded + codec.dest_full(key.family, real))
 
@@ -91,7 +92,7 @@ class IpvsKernel:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         try:
-            self._nl = GenericNetlink(codec.GENL_NAME, codec.GENL_VERSION, timeout)
+            self._nl = GenericNetlink(uapi.GENL_NAME, uapi.GENL_VERSION, timeout)
         except KernelUnavailable as e:
             raise KernelUnavailable(e.errno, NOT_AVAILABLE) from e
         # Every IPVS command, reads included, is GENL_ADMIN_PERM: ask once
@@ -99,9 +100,7 @@ class IpvsKernel:
         # The answer (version, connection table size) is fixed while ip_vs is
         # loaded, so it is kept, not asked again.
         try:
-            self._info = codec.decode_info(
-                self._request(Request(codec.CMD_GET_INFO), "get info")[0]
-            )
+            self._info = codec.decode_info(self._request(Request(uapi.CMD_GET_INFO), "get info")[0])
         except BaseException:
             self._nl.close()
             raise
@@ -141,23 +140,23 @@ class IpvsKernel:
         return self._info
 
     def timeouts(self) -> Timeouts:
-        reply = self._request(Request(codec.CMD_GET_CONFIG), "get timeouts")
+        reply = self._request(Request(uapi.CMD_GET_CONFIG), "get timeouts")
         return codec.decode_timeouts(reply[0])
 
     def set_timeouts(self, timeouts: Timeouts) -> None:
         """Set the tcp, tcpfin and udp timeouts; a 0 leaves that one unchanged."""
-        self._request(Request(codec.CMD_SET_CONFIG, codec.timeouts_attrs(timeouts)), "set timeouts")
+        self._request(Request(uapi.CMD_SET_CONFIG, codec.timeouts_attrs(timeouts)), "set timeouts")
 
     def real_servers(self, key: ServiceKey) -> tuple[RealServerEntry, ...]:
         replies = self._dump(
-            Request(codec.CMD_GET_DEST, codec.service_key(key)), "list real servers"
+            Request(uapi.CMD_GET_DEST, codec.service_key(key)), "list real servers"
         )
         return tuple(codec.decode_dest(reply, key.family) for reply in replies)
 
     def service(self, key: ServiceKey) -> VirtualServerEntry | None:
         """One virtual server with its real servers, or None when it does not exist."""
         try:
-            reply = self._nl.request(Request(codec.CMD_GET_SERVICE, codec.service_key(key)))
+            reply = self._nl.request(Request(uapi.CMD_GET_SERVICE, codec.service_key(key)))
         except KernelError as e:
             if e.errno in (errno.ESRCH, errno.ENOENT):
                 return None
@@ -167,7 +166,7 @@ class IpvsKernel:
 
     def services(self) -> tuple[VirtualServerEntry, ...]:
         """Every virtual server with its real servers, in the kernel's order."""
-        replies = self._dump(Request(codec.CMD_GET_SERVICE), "list services")
+        replies = self._dump(Request(uapi.CMD_GET_SERVICE), "list services")
         entries = []
         for reply in replies:
             service, stats = codec.decode_service(reply)
@@ -195,7 +194,7 @@ class IpvsKernel:
 
     def flush(self) -> None:
         """Delete every virtual server (ipvsadm -C)."""
-        self._request(Request(codec.CMD_FLUSH), "flush")
+        self._request(Request(uapi.CMD_FLUSH), "flush")
 
 
 def _failure_message(code: int) -> str:

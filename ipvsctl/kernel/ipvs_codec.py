@@ -1,4 +1,5 @@
-"""IPVS generic netlink messages <-> model values (include/uapi/linux/ip_vs.h).
+"""IPVS generic netlink messages <-> model values (include/uapi/linux/ip_vs.h, whose
+numbers are in `ipvs_uapi`).
 
 Every attribute is written explicitly: the kernel takes what it is given, and
 a request that leaves one out gets a default we did not choose.
@@ -14,6 +15,43 @@ from collections.abc import Mapping
 from socket import inet_ntop, ntohl, ntohs
 from typing import TypeAlias
 
+from ipvsctl.kernel.ipvs_uapi import (
+    CMD_ATTR_DEST,
+    CMD_ATTR_SERVICE,
+    CMD_ATTR_TIMEOUT_TCP,
+    CMD_ATTR_TIMEOUT_TCP_FIN,
+    CMD_ATTR_TIMEOUT_UDP,
+    DEST_ACTIVE_CONNS,
+    DEST_ADDR,
+    DEST_ADDR_FAMILY,
+    DEST_FWD_METHOD,
+    DEST_INACT_CONNS,
+    DEST_L_THRESH,
+    DEST_PERSIST_CONNS,
+    DEST_PORT,
+    DEST_STATS,
+    DEST_STATS64,
+    DEST_TUN_FLAGS,
+    DEST_TUN_PORT,
+    DEST_TUN_TYPE,
+    DEST_U_THRESH,
+    DEST_WEIGHT,
+    FWD_MASK,
+    INFO_CONN_TAB_SIZE,
+    INFO_VERSION,
+    SVC_ADDR,
+    SVC_AF,
+    SVC_FLAGS,
+    SVC_FWMARK,
+    SVC_NETMASK,
+    SVC_PE_NAME,
+    SVC_PORT,
+    SVC_PROTOCOL,
+    SVC_SCHED_NAME,
+    SVC_STATS,
+    SVC_STATS64,
+    SVC_TIMEOUT,
+)
 from ipvsctl.kernel.netlink import GENLMSGHDR
 from ipvsctl.model import (
     AF_INET,
@@ -39,66 +77,6 @@ from ipvsctl.netlink.attributes import (
     parse_attrs,
 )
 
-GENL_NAME = "IPVS"
-GENL_VERSION = 1
-
-# IPVS_CMD_*
-CMD_NEW_SERVICE = 1
-CMD_SET_SERVICE = 2
-CMD_DEL_SERVICE = 3
-CMD_GET_SERVICE = 4
-CMD_NEW_DEST = 5
-CMD_SET_DEST = 6
-CMD_DEL_DEST = 7
-CMD_GET_DEST = 8
-CMD_SET_CONFIG = 12
-CMD_GET_CONFIG = 13
-CMD_GET_INFO = 15
-CMD_FLUSH = 17
-
-# IPVS_CMD_ATTR_*
-CMD_ATTR_SERVICE = 1
-CMD_ATTR_DEST = 2
-CMD_ATTR_TIMEOUT_TCP = 4
-CMD_ATTR_TIMEOUT_TCP_FIN = 5
-CMD_ATTR_TIMEOUT_UDP = 6
-
-# IPVS_SVC_ATTR_*
-SVC_AF = 1
-SVC_PROTOCOL = 2
-SVC_ADDR = 3
-SVC_PORT = 4
-SVC_FWMARK = 5
-SVC_SCHED_NAME = 6
-SVC_FLAGS = 7
-SVC_TIMEOUT = 8
-SVC_NETMASK = 9
-SVC_STATS = 10
-SVC_PE_NAME = 11
-SVC_STATS64 = 12
-
-# IPVS_DEST_ATTR_*
-DEST_ADDR = 1
-DEST_PORT = 2
-DEST_FWD_METHOD = 3
-DEST_WEIGHT = 4
-DEST_U_THRESH = 5
-DEST_L_THRESH = 6
-DEST_ACTIVE_CONNS = 7
-DEST_INACT_CONNS = 8
-DEST_PERSIST_CONNS = 9
-DEST_STATS = 10
-DEST_ADDR_FAMILY = 11
-DEST_STATS64 = 12
-DEST_TUN_TYPE = 13
-DEST_TUN_PORT = 14
-DEST_TUN_FLAGS = 15
-
-# IPVS_INFO_ATTR_*
-INFO_VERSION = 1
-INFO_CONN_TAB_SIZE = 2
-
-FWD_MASK = 0x7
 ALL_FLAGS_MASK = 0xFFFFFFFF
 
 U32 = struct.Struct("=I")

@@ -3,8 +3,7 @@
 The only place that changes interfaces, addresses and /proc/sys. The pure
 pieces (`addresses_in_cidrs`, `wanted_sysctls`) live here too, beside the I/O
 they feed, and import nothing that reaches outside the process. The UDP
-conntrack cleanup (`links.conntrack`, pyroute2) is imported by the agent
-alone: `apply` never pays for it.
+conntrack cleanup is a room of its own (`ipvsctl.conntrack`).
 """
 
 from ipvsctl.links.dummy_interface import DummyInterface, node_addresses

@@ -1,8 +1,7 @@
-"""Reconcile: desired state vs what the node has -> the plan of changes. Pure.
+"""Plan: desired state vs what the node has -> the ordered changes that close the gap. Pure.
 
 `plan_node` builds a whole `Plan`; `plan_ipvs_changes`, `plan_addresses` and
-`plan_sysctls` are its parts; `lines` renders a plan as ipvsadm-like text and
-as JSON.
+`plan_sysctls` are its parts.
 """
 
 from ipvsctl.plan.ipvs_changes import plan_ipvs_changes

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from ipvsctl.links import LinkError
 from ipvsctl.model.changes import ChangeFailure, Op
 from ipvsctl.plan import Plan
-from ipvsctl.plan.lines import change_line
 from ipvsctl.reconcile.ports import NodePorts
+from ipvsctl.render.plan_lines import change_line
 
 if TYPE_CHECKING:
     from ipvsctl.netfilter import NetfilterPlan

@@ -106,7 +106,7 @@ def host_ports(netfilter: bool) -> Iterator[NodePorts]:
 def forget_udp_flow(service: str, service_port: int, real: str, real_port: int) -> None:
     """Delete this node's conntrack entries of a UDP flow to a real server that is gone
     (the agent's `forget_flow`; ConntrackError on failure)."""
-    from ipvsctl.links.conntrack import delete_udp_flows
+    from ipvsctl.conntrack import delete_udp_flows
 
     delete_udp_flows(service, service_port, real, real_port)
 

@@ -31,8 +31,8 @@ def test_the_command_line_leaves_manifest_reading_to_apply_and_diff() -> None:
 
 def test_text_plans_need_none_of_the_json_schema() -> None:
     loaded = modules_after(
-        "import ipvsctl.cli.commands, ipvsctl.plan.lines",
-        ("ipvsctl.plan.lines_json", "ipvsctl.model.documents"),
+        "import ipvsctl.cli.commands, ipvsctl.render.plan_lines",
+        ("ipvsctl.render.plan_json", "ipvsctl.model.documents"),
     )
     assert loaded == []
 
@@ -83,18 +83,21 @@ def test_a_plain_manifest_is_read_without_pyyaml() -> None:
     assert modules_after(read, ("yaml",)) == []
 
 
-def test_the_links_room_loads_pyroute2_only_for_the_conntrack_cleanup() -> None:
+def test_the_links_and_conntrack_rooms_load_pyroute2_only_for_the_conntrack_cleanup() -> None:
     # pyroute2's import is ~0.3 s on a development machine and far more in the
-    # kernel lab; of the links room only the conntrack cleanup needs it, and loads
-    # it when a table is first used.
+    # kernel lab; only the conntrack cleanup needs it, and loads it when a table
+    # is first used.
     loaded = modules_after(
-        "import ipvsctl.cli.commands, ipvsctl.links, ipvsctl.links.conntrack", ("pyroute2",)
+        "import ipvsctl.cli.commands, ipvsctl.links, ipvsctl.conntrack", ("pyroute2",)
     )
     assert loaded == []
 
 
 def test_apply_loads_no_conntrack_code() -> None:
     assert (
-        modules_after("import ipvsctl.cli.commands, ipvsctl.links", ("ipvsctl.links.conntrack",))
+        modules_after(
+            "import ipvsctl.cli.commands, ipvsctl.links",
+            ("ipvsctl.conntrack", "ipvsctl.conntrack.udp_flows"),
+        )
         == []
     )

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel import ipvs_uapi as uapi
 from ipvsctl.kernel.netlink import GENLMSGHDR
 from ipvsctl.model import (
     AF_INET,
@@ -97,15 +98,15 @@ def test_real_server_decodes_to_what_was_encoded(data: st.DataObject) -> None:
 def test_ipv4_netmask_travels_in_network_order() -> None:
     key = ServiceKey(AF_INET, Protocol.TCP, "10.0.0.1", 80)
     service = VirtualServer(key, netmask=0xFFFFFF00)
-    attrs = parse_attrs(parse_attrs(codec.service_full(service))[codec.CMD_ATTR_SERVICE])
-    assert bytes(attrs[codec.SVC_NETMASK]) == b"\xff\xff\xff\x00"
+    attrs = parse_attrs(parse_attrs(codec.service_full(service))[uapi.CMD_ATTR_SERVICE])
+    assert bytes(attrs[uapi.SVC_NETMASK]) == b"\xff\xff\xff\x00"
 
 
 def test_ipv6_netmask_is_a_host_order_prefix_length() -> None:
     key = ServiceKey(AF_INET6, Protocol.TCP, "2001:db8::1", 80)
     service = VirtualServer(key, netmask=64)
-    attrs = parse_attrs(parse_attrs(codec.service_full(service))[codec.CMD_ATTR_SERVICE])
-    assert bytes(attrs[codec.SVC_NETMASK]) == struct.pack("=I", 64)
+    attrs = parse_attrs(parse_attrs(codec.service_full(service))[uapi.CMD_ATTR_SERVICE])
+    assert bytes(attrs[uapi.SVC_NETMASK]) == struct.pack("=I", 64)
 
 
 def test_default_netmask_is_the_full_host_mask() -> None:
@@ -121,17 +122,17 @@ def test_hashed_flag_is_never_part_of_a_service() -> None:
 
 def test_service_attribute_is_marked_nested() -> None:
     raw = codec.service_key(ServiceKey(AF_INET, 6, "1.2.3.4", 1))
-    assert struct.unpack_from("=HH", raw)[1] == codec.CMD_ATTR_SERVICE | NLA_F_NESTED
+    assert struct.unpack_from("=HH", raw)[1] == uapi.CMD_ATTR_SERVICE | NLA_F_NESTED
 
 
 def test_stats64_preferred_over_32_bit_stats() -> None:
     big = 2**40
-    stats32 = nested(codec.SVC_STATS, attr(1, struct.pack("=I", 7)))
-    stats64 = nested(codec.SVC_STATS64, attr(1, struct.pack("=Q", big)))
+    stats32 = nested(uapi.SVC_STATS, attr(1, struct.pack("=I", 7)))
+    stats64 = nested(uapi.SVC_STATS64, attr(1, struct.pack("=Q", big)))
     found = parse_attrs(stats32 + stats64)
-    assert codec.decode_stats(found, codec.SVC_STATS, codec.SVC_STATS64).conns == big
+    assert codec.decode_stats(found, uapi.SVC_STATS, uapi.SVC_STATS64).conns == big
     only32 = parse_attrs(stats32)
-    assert codec.decode_stats(only32, codec.SVC_STATS, codec.SVC_STATS64).conns == 7
+    assert codec.decode_stats(only32, uapi.SVC_STATS, uapi.SVC_STATS64).conns == 7
 
 
 def test_timeouts_encode_each_value_in_its_attribute() -> None:
@@ -139,7 +140,7 @@ def test_timeouts_encode_each_value_in_its_attribute() -> None:
     assert codec.decode_timeouts(as_reply(codec.timeouts_attrs(Timeouts(900, 120, 300)))) == (
         Timeouts(900, 120, 300)
     )
-    assert struct.unpack("=I", found[codec.CMD_ATTR_TIMEOUT_UDP])[0] == 300
+    assert struct.unpack("=I", found[uapi.CMD_ATTR_TIMEOUT_UDP])[0] == 300
 
 
 def test_canonical_address_is_the_kernels_spelling() -> None:
@@ -151,13 +152,13 @@ def test_canonical_address_is_the_kernels_spelling() -> None:
 def dest_reply(**values: int) -> memoryview:
     """A GET_DEST reply for 10.0.1.1:80 with the u32/u8/u16 attributes given."""
     attrs = [
-        attr(codec.DEST_ADDR, socket.inet_pton(AF_INET, "10.0.1.1").ljust(16, b"\0")),
-        attr(codec.DEST_PORT, struct.pack("!H", 80)),
-        attr(codec.DEST_FWD_METHOD, struct.pack("=I", values.get("forward", 0))),
-        attr(codec.DEST_TUN_TYPE, bytes([values.get("tunnel_type", 0)])),
-        attr(codec.DEST_TUN_FLAGS, struct.pack("=H", values.get("tunnel_flags", 0))),
+        attr(uapi.DEST_ADDR, socket.inet_pton(AF_INET, "10.0.1.1").ljust(16, b"\0")),
+        attr(uapi.DEST_PORT, struct.pack("!H", 80)),
+        attr(uapi.DEST_FWD_METHOD, struct.pack("=I", values.get("forward", 0))),
+        attr(uapi.DEST_TUN_TYPE, bytes([values.get("tunnel_type", 0)])),
+        attr(uapi.DEST_TUN_FLAGS, struct.pack("=H", values.get("tunnel_flags", 0))),
     ]
-    return as_reply(nested(codec.CMD_ATTR_DEST, *attrs))
+    return as_reply(nested(uapi.CMD_ATTR_DEST, *attrs))
 
 
 def test_an_unknown_forwarding_method_decodes_to_its_number() -> None:
@@ -182,9 +183,9 @@ def test_unknown_checksum_flags_decode_to_their_number() -> None:
 
 def test_stats_decode_in_the_models_field_order() -> None:
     stats64 = nested(
-        codec.DEST_STATS64,
+        uapi.DEST_STATS64,
         *(attr(kind, struct.pack("=Q", kind * 100)) for kind in range(1, len(STATS_FIELDS) + 1)),
     )
     found = parse_attrs(stats64)
-    stats = codec.decode_stats(found, codec.DEST_STATS, codec.DEST_STATS64)
+    stats = codec.decode_stats(found, uapi.DEST_STATS, uapi.DEST_STATS64)
     assert [getattr(stats, name) for name in STATS_FIELDS] == [k * 100 for k in range(1, 11)]

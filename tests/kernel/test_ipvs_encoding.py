@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel import ipvs_uapi as uapi
 from ipvsctl.kernel.ipvs import encode_change
 from ipvsctl.kernel.netlink import Request
 from ipvsctl.model import (
@@ -54,66 +55,66 @@ def ref_netmask(family: int, netmask: int) -> bytes:
 
 def ref_service_key_attrs(key: ServiceKey) -> list[bytes]:
     if key.is_fwmark:
-        return [ref_u16(codec.SVC_AF, key.family), ref_u32(codec.SVC_FWMARK, key.fwmark)]
+        return [ref_u16(uapi.SVC_AF, key.family), ref_u32(uapi.SVC_FWMARK, key.fwmark)]
     return [
-        ref_u16(codec.SVC_AF, key.family),
-        ref_u16(codec.SVC_PROTOCOL, key.protocol),
-        attr(codec.SVC_ADDR, socket.inet_pton(key.family, key.address)),
-        ref_be16(codec.SVC_PORT, key.port),
+        ref_u16(uapi.SVC_AF, key.family),
+        ref_u16(uapi.SVC_PROTOCOL, key.protocol),
+        attr(uapi.SVC_ADDR, socket.inet_pton(key.family, key.address)),
+        ref_be16(uapi.SVC_PORT, key.port),
     ]
 
 
 def ref_service_key(key: ServiceKey) -> bytes:
-    return nested(codec.CMD_ATTR_SERVICE, *ref_service_key_attrs(key))
+    return nested(uapi.CMD_ATTR_SERVICE, *ref_service_key_attrs(key))
 
 
 def ref_service_full(service: VirtualServer) -> bytes:
     key = service.key
     return nested(
-        codec.CMD_ATTR_SERVICE,
+        uapi.CMD_ATTR_SERVICE,
         *ref_service_key_attrs(key),
-        ref_text(codec.SVC_SCHED_NAME, service.scheduler),
-        attr(codec.SVC_FLAGS, struct.pack("=II", service.flags, codec.ALL_FLAGS_MASK)),
-        ref_u32(codec.SVC_TIMEOUT, service.timeout),
-        attr(codec.SVC_NETMASK, ref_netmask(key.family, service.netmask)),
-        ref_text(codec.SVC_PE_NAME, service.pe_name),
+        ref_text(uapi.SVC_SCHED_NAME, service.scheduler),
+        attr(uapi.SVC_FLAGS, struct.pack("=II", service.flags, codec.ALL_FLAGS_MASK)),
+        ref_u32(uapi.SVC_TIMEOUT, service.timeout),
+        attr(uapi.SVC_NETMASK, ref_netmask(key.family, service.netmask)),
+        ref_text(uapi.SVC_PE_NAME, service.pe_name),
     )
 
 
 def ref_dest_key_attrs(family: int, server: RealServer) -> list[bytes]:
     own = server.family_in(family)
     return [
-        attr(codec.DEST_ADDR, socket.inet_pton(own, server.address)),
-        ref_be16(codec.DEST_PORT, server.port),
-        ref_u16(codec.DEST_ADDR_FAMILY, own),
+        attr(uapi.DEST_ADDR, socket.inet_pton(own, server.address)),
+        ref_be16(uapi.DEST_PORT, server.port),
+        ref_u16(uapi.DEST_ADDR_FAMILY, own),
     ]
 
 
 def ref_dest_key(family: int, server: RealServer) -> bytes:
-    return nested(codec.CMD_ATTR_DEST, *ref_dest_key_attrs(family, server))
+    return nested(uapi.CMD_ATTR_DEST, *ref_dest_key_attrs(family, server))
 
 
 def ref_dest_full(family: int, server: RealServer) -> bytes:
     return nested(
-        codec.CMD_ATTR_DEST,
+        uapi.CMD_ATTR_DEST,
         *ref_dest_key_attrs(family, server),
-        ref_u32(codec.DEST_FWD_METHOD, int(server.forward)),
-        ref_u32(codec.DEST_WEIGHT, server.weight),
-        ref_u32(codec.DEST_U_THRESH, server.upper_threshold),
-        ref_u32(codec.DEST_L_THRESH, server.lower_threshold),
-        attr(codec.DEST_TUN_TYPE, bytes([int(server.tunnel_type)])),
-        ref_be16(codec.DEST_TUN_PORT, server.tunnel_port),
-        ref_u16(codec.DEST_TUN_FLAGS, server.tunnel_flags),
+        ref_u32(uapi.DEST_FWD_METHOD, int(server.forward)),
+        ref_u32(uapi.DEST_WEIGHT, server.weight),
+        ref_u32(uapi.DEST_U_THRESH, server.upper_threshold),
+        ref_u32(uapi.DEST_L_THRESH, server.lower_threshold),
+        attr(uapi.DEST_TUN_TYPE, bytes([int(server.tunnel_type)])),
+        ref_be16(uapi.DEST_TUN_PORT, server.tunnel_port),
+        ref_u16(uapi.DEST_TUN_FLAGS, server.tunnel_flags),
     )
 
 
 REF_COMMAND = {
-    Op.ADD_SERVICE: codec.CMD_NEW_SERVICE,
-    Op.EDIT_SERVICE: codec.CMD_SET_SERVICE,
-    Op.DELETE_SERVICE: codec.CMD_DEL_SERVICE,
-    Op.ADD_REAL: codec.CMD_NEW_DEST,
-    Op.EDIT_REAL: codec.CMD_SET_DEST,
-    Op.DELETE_REAL: codec.CMD_DEL_DEST,
+    Op.ADD_SERVICE: uapi.CMD_NEW_SERVICE,
+    Op.EDIT_SERVICE: uapi.CMD_SET_SERVICE,
+    Op.DELETE_SERVICE: uapi.CMD_DEL_SERVICE,
+    Op.ADD_REAL: uapi.CMD_NEW_DEST,
+    Op.EDIT_REAL: uapi.CMD_SET_DEST,
+    Op.DELETE_REAL: uapi.CMD_DEL_DEST,
 }
 
 
@@ -240,7 +241,7 @@ def test_ipv4_real_server_in_an_ipv6_service_sends_a_4_byte_address() -> None:
     server = RealServer("10.0.0.1", 80, family=AF_INET, forward=ForwardMethod.TUNNEL)
     dest = codec.dest_full(AF_INET6, server)
     assert dest == ref_dest_full(AF_INET6, server)
-    assert dest[4:12] == struct.pack("=HH", 8, codec.DEST_ADDR) + socket.inet_aton("10.0.0.1")
+    assert dest[4:12] == struct.pack("=HH", 8, uapi.DEST_ADDR) + socket.inet_aton("10.0.0.1")
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel import ipvs_uapi as uapi
 from ipvsctl.kernel.netlink import GENLMSGHDR
 from ipvsctl.model import (
     AF_INET,
@@ -91,20 +92,20 @@ def dest_attrs(service_family: int, entry: RealServerEntry) -> list[bytes]:
     server = entry.server
     own = server.family_in(service_family)
     return [
-        attr(codec.DEST_ADDR, nf_inet_addr(own, server.address)),
-        be16(codec.DEST_PORT, server.port),
-        u32(codec.DEST_FWD_METHOD, server.forward),
-        u32(codec.DEST_WEIGHT, server.weight),
-        u8(codec.DEST_TUN_TYPE, server.tunnel_type),
-        be16(codec.DEST_TUN_PORT, server.tunnel_port),
-        u16(codec.DEST_TUN_FLAGS, server.tunnel_flags),
-        u32(codec.DEST_U_THRESH, server.upper_threshold),
-        u32(codec.DEST_L_THRESH, server.lower_threshold),
-        u32(codec.DEST_ACTIVE_CONNS, entry.active_conns),
-        u32(codec.DEST_INACT_CONNS, entry.inactive_conns),
-        u32(codec.DEST_PERSIST_CONNS, entry.persistent_conns),
-        u16(codec.DEST_ADDR_FAMILY, own),
-        *stats_nests(codec.DEST_STATS, codec.DEST_STATS64, entry.stats),
+        attr(uapi.DEST_ADDR, nf_inet_addr(own, server.address)),
+        be16(uapi.DEST_PORT, server.port),
+        u32(uapi.DEST_FWD_METHOD, server.forward),
+        u32(uapi.DEST_WEIGHT, server.weight),
+        u8(uapi.DEST_TUN_TYPE, server.tunnel_type),
+        be16(uapi.DEST_TUN_PORT, server.tunnel_port),
+        u16(uapi.DEST_TUN_FLAGS, server.tunnel_flags),
+        u32(uapi.DEST_U_THRESH, server.upper_threshold),
+        u32(uapi.DEST_L_THRESH, server.lower_threshold),
+        u32(uapi.DEST_ACTIVE_CONNS, entry.active_conns),
+        u32(uapi.DEST_INACT_CONNS, entry.inactive_conns),
+        u32(uapi.DEST_PERSIST_CONNS, entry.persistent_conns),
+        u16(uapi.DEST_ADDR_FAMILY, own),
+        *stats_nests(uapi.DEST_STATS, uapi.DEST_STATS64, entry.stats),
     ]
 
 
@@ -112,24 +113,24 @@ def service_attrs(service: VirtualServer, stats: Stats, kernel_flags: int = HASH
     """ip_vs_genl_fill_service's attributes, in its order."""
     key = service.key
     if key.is_fwmark:
-        head = [u32(codec.SVC_FWMARK, key.fwmark)]
+        head = [u32(uapi.SVC_FWMARK, key.fwmark)]
     else:
         head = [
-            u16(codec.SVC_PROTOCOL, key.protocol),
-            attr(codec.SVC_ADDR, nf_inet_addr(key.family, key.address)),
-            be16(codec.SVC_PORT, key.port),
+            u16(uapi.SVC_PROTOCOL, key.protocol),
+            attr(uapi.SVC_ADDR, nf_inet_addr(key.family, key.address)),
+            be16(uapi.SVC_PORT, key.port),
         ]
-    pe = [attr(codec.SVC_PE_NAME, service.pe_name.encode() + b"\0")] if service.pe_name else []
+    pe = [attr(uapi.SVC_PE_NAME, service.pe_name.encode() + b"\0")] if service.pe_name else []
     netmask = struct.pack("!I" if key.family == AF_INET else "=I", service.netmask)
     return [
-        u16(codec.SVC_AF, key.family),
+        u16(uapi.SVC_AF, key.family),
         *head,
-        attr(codec.SVC_SCHED_NAME, service.scheduler.encode() + b"\0"),
+        attr(uapi.SVC_SCHED_NAME, service.scheduler.encode() + b"\0"),
         *pe,
-        attr(codec.SVC_FLAGS, struct.pack("=II", service.flags | kernel_flags, 0xFFFFFFFF)),
-        u32(codec.SVC_TIMEOUT, service.timeout),
-        attr(codec.SVC_NETMASK, netmask),
-        *stats_nests(codec.SVC_STATS, codec.SVC_STATS64, stats),
+        attr(uapi.SVC_FLAGS, struct.pack("=II", service.flags | kernel_flags, 0xFFFFFFFF)),
+        u32(uapi.SVC_TIMEOUT, service.timeout),
+        attr(uapi.SVC_NETMASK, netmask),
+        *stats_nests(uapi.SVC_STATS, uapi.SVC_STATS64, stats),
     ]
 
 
@@ -142,11 +143,11 @@ def reply(cmd: int, nest_kind: int, attrs: list[bytes]) -> bytes:
 
 
 def dest_reply(service_family: int, entry: RealServerEntry) -> bytes:
-    return reply(CMD_NEW_DEST, codec.CMD_ATTR_DEST, dest_attrs(service_family, entry))
+    return reply(CMD_NEW_DEST, uapi.CMD_ATTR_DEST, dest_attrs(service_family, entry))
 
 
 def service_reply(service: VirtualServer, stats: Stats) -> bytes:
-    return reply(CMD_NEW_SERVICE, codec.CMD_ATTR_SERVICE, service_attrs(service, stats))
+    return reply(CMD_NEW_SERVICE, uapi.CMD_ATTR_SERVICE, service_attrs(service, stats))
 
 
 @contextmanager
@@ -354,7 +355,7 @@ def test_a_dest_in_another_order_or_with_attributes_missing_decodes_the_same(
             st.lists(st.sampled_from(attrs), unique=True).filter(lambda a: len(a) < len(attrs)),
         )
     )
-    message = reply(CMD_NEW_DEST, codec.CMD_ATTR_DEST, changed)
+    message = reply(CMD_NEW_DEST, uapi.CMD_ATTR_DEST, changed)
     with generic_path_calls() as calls:
         fast = outcome(lambda: codec.decode_dest(message, family))
     assert fast == outcome(lambda: codec._dest_by_attributes(message, family))
@@ -373,12 +374,12 @@ def test_a_service_in_another_order_or_with_attributes_missing_decodes_the_same(
             st.lists(st.sampled_from(attrs), unique=True).filter(lambda a: len(a) < len(attrs)),
         )
     )
-    message = reply(CMD_NEW_SERVICE, codec.CMD_ATTR_SERVICE, changed)
+    message = reply(CMD_NEW_SERVICE, uapi.CMD_ATTR_SERVICE, changed)
     with generic_path_calls() as calls:
         fast = outcome(lambda: codec.decode_service(message))
     assert fast == outcome(lambda: codec._service_by_attributes(message))
     # Without its PE name, a reply is still one the kernel writes.
-    kernel_layouts = [attrs, [a for a in attrs if kind_of(a) != codec.SVC_PE_NAME]]
+    kernel_layouts = [attrs, [a for a in attrs if kind_of(a) != uapi.SVC_PE_NAME]]
     assert calls["service"].call_count == (0 if changed in kernel_layouts else 1)
 
 
@@ -389,13 +390,13 @@ def test_a_service_with_other_attributes_among_its_names_decodes_the_same(
     # The names are the one part of variable size: the fast path walks them.
     service, stats = case
     attrs = service_attrs(service, stats)
-    name_kinds = (codec.SVC_SCHED_NAME, codec.SVC_PE_NAME)
+    name_kinds = (uapi.SVC_SCHED_NAME, uapi.SVC_PE_NAME)
     names_at = [i for i, a in enumerate(attrs) if kind_of(a) in name_kinds]
     first, last = names_at[0], names_at[-1] + 1
     extra = data.draw(st.lists(st.sampled_from([*attrs, u32(99, 1)]), max_size=3))
     middle = data.draw(st.permutations(attrs[first:last] + extra))
     changed = attrs[:first] + middle + attrs[last:]
-    message = reply(CMD_NEW_SERVICE, codec.CMD_ATTR_SERVICE, changed)
+    message = reply(CMD_NEW_SERVICE, uapi.CMD_ATTR_SERVICE, changed)
     with generic_path_calls() as calls:
         fast = outcome(lambda: codec.decode_service(message))
     assert fast == outcome(lambda: codec._service_by_attributes(message))
@@ -404,7 +405,7 @@ def test_a_service_with_other_attributes_among_its_names_decodes_the_same(
 
 def edited_service(edit: Callable[[list[bytes]], list[bytes]]) -> bytes:
     attrs = service_attrs(FWMARK_SIP_SERVICE, Stats(1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
-    return reply(CMD_NEW_SERVICE, codec.CMD_ATTR_SERVICE, edit(attrs))
+    return reply(CMD_NEW_SERVICE, uapi.CMD_ATTR_SERVICE, edit(attrs))
 
 
 def replaced(kind: int, new: bytes) -> Callable[[list[bytes]], list[bytes]]:
@@ -415,15 +416,15 @@ def replaced(kind: int, new: bytes) -> Callable[[list[bytes]], list[bytes]]:
     "message",
     [
         # no scheduler's name: the kernel always writes one
-        edited_service(replaced(codec.SVC_SCHED_NAME, b"")),
+        edited_service(replaced(uapi.SVC_SCHED_NAME, b"")),
         # the names the other way round
         edited_service(lambda a: [*a[:2], a[3], a[2], *a[4:]]),
         # a name whose length is under a header's: parse_attrs stops there
-        edited_service(replaced(codec.SVC_SCHED_NAME, struct.pack("=HH", 3, codec.SVC_SCHED_NAME))),
+        edited_service(replaced(uapi.SVC_SCHED_NAME, struct.pack("=HH", 3, uapi.SVC_SCHED_NAME))),
         # a name running into the attributes after it
-        edited_service(replaced(codec.SVC_PE_NAME, struct.pack("=HH", 12, codec.SVC_PE_NAME))),
+        edited_service(replaced(uapi.SVC_PE_NAME, struct.pack("=HH", 12, uapi.SVC_PE_NAME))),
         # fwmark 0 is no key: the generic path looks for an address
-        edited_service(replaced(codec.SVC_FWMARK, u32(codec.SVC_FWMARK, 0))),
+        edited_service(replaced(uapi.SVC_FWMARK, u32(uapi.SVC_FWMARK, 0))),
         # too short for its nest
         edited_service(lambda a: a)[:-4],
         edited_service(lambda a: a[:2]),
@@ -442,9 +443,9 @@ def test_a_dest_from_a_kernel_before_5_3_decodes_by_attributes(
 ) -> None:
     # Before 5.3 no tunnel attributes (TUN_TYPE, TUN_PORT, TUN_FLAGS).
     family, entry = case
-    tunnel_kinds = {codec.DEST_TUN_TYPE, codec.DEST_TUN_PORT, codec.DEST_TUN_FLAGS}
+    tunnel_kinds = {uapi.DEST_TUN_TYPE, uapi.DEST_TUN_PORT, uapi.DEST_TUN_FLAGS}
     attrs = [a for a in dest_attrs(family, entry) if kind_of(a) not in tunnel_kinds]
-    message = reply(CMD_NEW_DEST, codec.CMD_ATTR_DEST, attrs)
+    message = reply(CMD_NEW_DEST, uapi.CMD_ATTR_DEST, attrs)
     with generic_path_calls() as calls:
         decoded = codec.decode_dest(message, family)
     assert calls["dest"].call_count == 1
@@ -458,7 +459,7 @@ def test_a_dest_without_stats64_decodes_its_32_bit_counters(
 ) -> None:
     # Before 4.1 no STATS64: the 32-bit block is all there is.
     family, entry = case
-    message = reply(CMD_NEW_DEST, codec.CMD_ATTR_DEST, dest_attrs(family, entry)[:-1])
+    message = reply(CMD_NEW_DEST, uapi.CMD_ATTR_DEST, dest_attrs(family, entry)[:-1])
     decoded = codec.decode_dest(message, family)
     wrapped = [v if k in (4, 5) else v % 2**32 for k, v in enumerate(entry.stats, 1)]
     assert decoded.stats == Stats(*wrapped)

@@ -19,7 +19,7 @@ from unittest import mock
 import pytest
 
 from ipvsctl.kernel import ApplyResult, IpvsKernel, KernelError, KernelUnavailable
-from ipvsctl.kernel import ipvs_codec as codec
+from ipvsctl.kernel import ipvs_uapi as uapi
 from ipvsctl.kernel.netlink import (
     CTRL_ATTR_FAMILY_ID,
     GENL_ID_CTRL,
@@ -59,9 +59,9 @@ def info_then(rest: Answer) -> Answer:
     """Answer GET_INFO as IPVS 1.2.1 would, everything else with `rest`."""
 
     def answer(seq: int, flags: int, cmd: int) -> list[bytes]:
-        if cmd == codec.CMD_GET_INFO:
+        if cmd == uapi.CMD_GET_INFO:
             payload = GENLMSGHDR.pack(cmd, 1, 0) + attr(
-                codec.INFO_VERSION, struct.pack("=I", 0x010201)
+                uapi.INFO_VERSION, struct.pack("=I", 0x010201)
             )
             return [message(FAMILY_ID, seq, payload), ack(seq)]
         return rest(seq, flags, cmd)
@@ -153,7 +153,7 @@ def within_the_deadline() -> Iterator[None]:
 @pytest.mark.parametrize("call", ["request", "dump"])
 def test_a_request_never_answered_fails_within_the_deadline(call: str) -> None:
     with connected(never) as (nl, _), within_the_deadline(), pytest.raises(KernelError) as failed:
-        getattr(nl, call)(Request(codec.CMD_GET_SERVICE))
+        getattr(nl, call)(Request(uapi.CMD_GET_SERVICE))
     assert failed.value.errno == errno.ETIMEDOUT
     assert str(failed.value) == "netlink request: no answer from the kernel within 0.2 s"
 
@@ -165,7 +165,7 @@ def test_a_batch_never_acknowledged_fails_within_the_deadline() -> None:
         within_the_deadline(),
         pytest.raises(KernelError, match=timed_out),
     ):
-        nl.send_batch([Request(codec.CMD_NEW_SERVICE, b"x" * 4) for _ in range(3)])
+        nl.send_batch([Request(uapi.CMD_NEW_SERVICE, b"x" * 4) for _ in range(3)])
 
 
 def test_a_family_lookup_never_answered_is_a_timeout_not_a_missing_module() -> None:
@@ -204,14 +204,14 @@ def test_opening_ipvs_times_out_naming_get_info() -> None:
 def test_a_late_answer_to_a_request_given_up_does_not_answer_the_next() -> None:
     with connected(never) as (nl, fake):
         with pytest.raises(KernelError):
-            nl.request(Request(codec.CMD_GET_SERVICE))
+            nl.request(Request(uapi.CMD_GET_SERVICE))
         fake.answer = lambda seq, flags, cmd: [
             message(FAMILY_ID, seq, GENLMSGHDR.pack(cmd, 1, 0) + b"mine"),
             ack(seq),
         ]
         # seq 1 looked the family up, 2 was the request given up
         fake.late(message(FAMILY_ID, 2, GENLMSGHDR.pack(4, 1, 0) + b"late"), ack(2))
-        replies = nl.request(Request(codec.CMD_GET_SERVICE))
+        replies = nl.request(Request(uapi.CMD_GET_SERVICE))
     assert [bytes(r[GENLMSGHDR.size :]) for r in replies] == [b"mine"]
 
 
@@ -290,7 +290,7 @@ def test_info_is_read_once_when_the_connection_opens() -> None:
     with kernel:
         assert kernel.info().version_text == "1.2.1"
         assert kernel.info() == kernel.info()
-    assert asked == [codec.CMD_GET_INFO]
+    assert asked == [uapi.CMD_GET_INFO]
 
 
 def test_kernel_errors_read_what_then_why() -> None:

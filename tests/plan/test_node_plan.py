@@ -16,7 +16,7 @@ from ipvsctl.plan import (
     plan_node,
     plan_sysctls,
 )
-from ipvsctl.plan.lines import plan_lines
+from ipvsctl.render.plan_lines import plan_lines
 
 from .builders import fwmark, have, rs, tcp, want
 

@@ -17,7 +17,7 @@ from ipvsctl.model.ipvs import (
     VirtualServerEntry,
 )
 from ipvsctl.plan import Ownership, plan_ipvs_changes
-from ipvsctl.plan.lines import change_line
+from ipvsctl.render.plan_lines import change_line
 
 from .builders import conns, fwmark, have, rs, sctp, tcp, udp, want
 

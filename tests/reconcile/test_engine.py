@@ -14,11 +14,11 @@ from ipvsctl.model import AF_INET, Protocol
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
-from ipvsctl.plan.lines import change_line
 from ipvsctl.reconcile.engine import NodeEngine
 from ipvsctl.reconcile.options import EngineOptions
 from ipvsctl.reconcile.ports import NodePorts
 from ipvsctl.reconcile.wanted_services import WantedServices
+from ipvsctl.render.plan_lines import change_line
 from ipvsctl.state.nodeport_record import NodeportRecord
 from tests.reconcile.fakes import FakeClock, FakeIpvs, FakeLinks, FakeNft, FakeSysctls
 

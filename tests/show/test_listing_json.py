@@ -27,7 +27,7 @@ from ipvsctl.model import (
     VirtualServerEntry,
 )
 from ipvsctl.model.changes import IpvsChange, Op
-from ipvsctl.plan.lines_json import change_document
+from ipvsctl.render.plan_json import change_document
 from ipvsctl.show.listing import ListingOptions
 from ipvsctl.show.listing_json import render_json, render_timeouts_json
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ipvsctl.model.inputs import ObjectError
-from ipvsctl.sources.api_objects import ClusterValue, Kind, ObjectKey
+from ipvsctl.sources.api.resources import ClusterValue, Kind, ObjectKey
 
 WAIT_TIMEOUT = 10.0
 

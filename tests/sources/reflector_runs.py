@@ -7,9 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ipvsctl.sources.api_backoff import Backoff
-from ipvsctl.sources.api_objects import Resource
-from ipvsctl.sources.api_watch import Reflector, ReflectorHooks, WatchSettings
+from ipvsctl.sources.api.backoff import Backoff
+from ipvsctl.sources.api.resources import Resource
+from ipvsctl.sources.api.watch import Reflector, ReflectorHooks, WatchSettings
 
 from .kube_api import KubeApi
 from .recording_sink import RecordingSink

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kmock._internal import dsl
 
-from ipvsctl.sources.api_objects import ENDPOINT_SLICES
+from ipvsctl.sources.api.resources import ENDPOINT_SLICES
 
 from .kube_api import KubeApi, endpoint_slice, service
 from .recording_sink import RecordingSink

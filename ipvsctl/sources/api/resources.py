@@ -1,0 +1,121 @@
+"""The three resources the agent watches, what each object becomes, and where it goes.
+
+An object from the API (a list item or a watch event's object, a plain dict)
+becomes the same value `apply -f` makes of it (`sources.objects.object_from_dict`), or
+a `NodeInfo` for the node's own Node, and is handed to a `ClusterSink` keyed
+by (namespace, name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Service
+from ipvsctl.sources.objects.any_kind import object_from_dict
+from ipvsctl.sources.objects.metadata import Ignored
+from ipvsctl.sources.objects.node import node_from_dict
+
+Kind = Literal["Service", "EndpointSlice", "Node"]
+ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for the Node
+ClusterValue = Service | EndpointSlice | NodeInfo
+Decoded = ClusterValue | Ignored | list[ObjectError]
+
+
+class ClusterSink(Protocol):
+    """Where reflectors put what they read: the agent's cache of the cluster.
+
+    Called from each reflector's own thread (one per kind), so concurrently for
+    different kinds. Values are immutable and compare by value: an object that
+    did not change between two lists gives an equal value, so the sink can tell
+    a change from a repeat.
+    """
+
+    def replace(self, kind: Kind, values: Mapping[ObjectKey, ClusterValue]) -> None:
+        """After each (re)list: every valid object of `kind`; anything else held is gone.
+        The list's malformed objects follow as `invalid` calls."""
+
+    def upsert(self, kind: Kind, key: ObjectKey, value: ClusterValue) -> None:
+        """An object was added or changed (or a watch replayed it unchanged)."""
+
+    def delete(self, kind: Kind, key: ObjectKey) -> None:
+        """An object is gone, or no longer one ipvsctl reads (e.g. a slice lost its
+        Service label). May name a key the sink does not hold."""
+
+    def invalid(self, kind: Kind, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
+        """An object with problems: it counts as absent until it is fixed."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource to list and watch, and how its objects are read."""
+
+    kind: Kind
+    api_version: str  # what list items lack and object_from_dict needs
+    path: str  # the collection across all namespaces
+    decode: Callable[[Mapping[str, Any]], Decoded]
+    only_name: str = ""  # read just this object (fieldSelector metadata.name=)
+
+    @property
+    def field_selector(self) -> str:
+        return f"metadata.name={self.only_name}" if self.only_name else ""
+
+
+SERVICES = Resource("Service", "v1", "/api/v1/services", object_from_dict)
+ENDPOINT_SLICES = Resource(
+    "EndpointSlice",
+    "discovery.k8s.io/v1",
+    "/apis/discovery.k8s.io/v1/endpointslices",
+    object_from_dict,
+)
+
+
+def node_resource(node_name: str) -> Resource:
+    """This node's Node object alone."""
+    return Resource("Node", "v1", "/api/v1/nodes", node_from_dict, only_name=node_name)
+
+
+def object_key(obj: Mapping[str, Any]) -> ObjectKey:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return ("", "")
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    return (
+        namespace if isinstance(namespace, str) else "",
+        name if isinstance(name, str) else "",
+    )
+
+
+def resource_version(obj: Mapping[str, Any]) -> str:
+    """The object's metadata.resourceVersion, "" when it has none."""
+    metadata = obj.get("metadata")
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return version if isinstance(version, str) else ""
+
+
+def decode(resource: Resource, obj: dict[str, Any]) -> Decoded:
+    """What `obj` (an item of this resource, from a list or a watch) is to ipvsctl."""
+    # List items carry no apiVersion/kind (the list has them); the converter
+    # dispatches on both, as it does for manifests.
+    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("kind", resource.kind)
+    return resource.decode(obj)
+
+
+def wanted(resource: Resource, obj: Mapping[str, Any]) -> bool:
+    """Whether `obj` is one this resource reads. A field selector the server did not
+    apply (an emulator, a proxy) must not let another node's Node in."""
+    return not resource.only_name or object_key(obj)[1] == resource.only_name
+
+
+def deliver(sink: ClusterSink, resource: Resource, obj: dict[str, Any]) -> None:
+    """Hand one added or modified object to the sink as what it now is."""
+    key = object_key(obj)
+    value = decode(resource, obj)
+    if isinstance(value, list):
+        sink.invalid(resource.kind, key, value)
+    elif isinstance(value, Ignored):
+        sink.delete(resource.kind, key)  # it may have been one we read before this change
+    else:
+        sink.upsert(resource.kind, key, value)

@@ -1,0 +1,323 @@
+"""A reflector: one resource listed, then watched, into a `ClusterSink`, for as long as
+the agent runs.
+
+It follows the API server's contract as client-go's reflector does
+(tools/cache/reflector.go):
+
+- LIST in pages (`limit`/`continue`), then WATCH from the list's
+  resourceVersion with bookmarks and a server-side timeout (jittered, so the
+  watches of a thousand nodes do not all end in the same second).
+- Every event and bookmark moves the resume point; a watch that ends, or
+  whose connection drops, starts again from it, with nothing lost or repeated.
+- 410 Gone (on the request, or as an ERROR event) means the resume point is
+  older than the server's history: LIST again, and `replace` the whole kind.
+- An event without a resourceVersion (an emulator, not a real server) leaves
+  no point to resume from, so the next start is a LIST too.
+- Failures retry with backoff (`backoff`), logged once per streak.
+
+Each reflector runs in a daemon thread. `stop` ends it within a moment: a
+second thread waits for it and shuts the open response's socket, which ends
+a read that would otherwise wait for the next event, and a backoff wait is a
+wait on `stop`. (A request still waiting for its answer's headers, which an
+API server sends at once for a watch, is bounded by its timeouts instead.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+from kubernetes import client as kube_client
+
+from ipvsctl.model.inputs import ObjectError
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.requests import (
+    ApiError,
+    ListPage,
+    ResourceExpired,
+    json_lines,
+    open_get,
+    read_list,
+    status_error,
+)
+from ipvsctl.sources.api.resources import (
+    ENDPOINT_SLICES,
+    SERVICES,
+    ClusterSink,
+    ClusterValue,
+    Decoded,
+    ObjectKey,
+    Resource,
+    decode,
+    deliver,
+    node_resource,
+    object_key,
+    resource_version,
+    wanted,
+)
+from ipvsctl.sources.objects.metadata import Ignored
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
+
+
+def _ignore(*_: object) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class ReflectorHooks:
+    """What a reflector reports, for metrics. Called from the reflector's thread."""
+
+    # (kind, reason): "closed" (the server ended it, e.g. its timeout), "expired"
+    # (410: a LIST follows), "error" (the connection broke or the server sent an error).
+    on_watch_restart: Callable[[str, str], None] = _ignore
+    on_relist: Callable[[str], None] = _ignore  # (kind): a full LIST starts
+    on_api_error: Callable[[str], None] = _ignore  # (kind): a request failed
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    watch_timeout: float = 300.0  # seconds a watch lasts (timeoutSeconds), before jitter
+    watch_jitter: float = 0.2  # each watch lasts watch_timeout * (1 +- this)
+    page_size: int = 500  # objects per LIST page
+    connect_timeout: float = 10.0
+    list_read_timeout: float = 60.0  # a LIST page's longest silence
+    # A watch silent this long past its own timeout has lost its connection
+    # without a word (a half-open TCP connection): give up on it.
+    read_margin: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class Reflector:
+    """Keeps `sink` holding what the API server holds of `resource`. `start()` it;
+    `synced` is set once the first complete list is in the sink."""
+
+    def __init__(
+        self,
+        client: kube_client.ApiClient,
+        resource: Resource,
+        sink: ClusterSink,
+        stop: threading.Event,
+        hooks: ReflectorHooks | None = None,
+        settings: WatchSettings | None = None,
+    ) -> None:
+        self.resource = resource
+        self.synced = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, name=f"reflector-{resource.kind}", daemon=True
+        )
+        self._client = client
+        self._sink = sink
+        self._stop = stop
+        self._hooks = hooks or ReflectorHooks()
+        self._settings = settings or WatchSettings()
+        self._streak = FailureStreak(
+            resource.kind, self._settings.backoff, lambda: self._hooks.on_api_error(resource.kind)
+        )
+        # None: the next start is a LIST. "" (a server that gave no version): watch from now.
+        self._resume_from: str | None = None
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self._response_lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return self.resource.kind
+
+    @property
+    def failing(self) -> bool:
+        """Whether it is cut off from the API server now: its last requests failed and no
+        answer is being read. (The failure streak itself ends only at the first event,
+        which in a quiet cluster may be minutes after the server is back.)"""
+        with self._response_lock:
+            return self._streak.failures > 0 and self._response is None
+
+    @property
+    def resume_from(self) -> str | None:
+        """The resourceVersion the next watch starts from; None when a LIST comes first."""
+        return self._resume_from
+
+    def start(self) -> None:
+        threading.Thread(
+            target=self._close_on_stop, name=f"reflector-{self.kind}-stop", daemon=True
+        ).start()
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            retrying(self._streak, self._stop)(self._list_and_watch)
+        except Exception:  # only when stopping: every failure is retried until then
+            if not self._stop.is_set():
+                log.exception("reflector ended", extra={"fields": {"kind": self.kind}})
+
+    def _list_and_watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._resume_from is None:
+                    self._relist()
+                reason = self._watch()
+                if not self._stop.is_set():
+                    self._hooks.on_watch_restart(self.kind, reason)
+        except ApiError:
+            if not self._stop.is_set():
+                raise
+        except Exception:
+            # Not the API: a bug, here or in the sink. What the sink holds may lack
+            # the event that failed, so start again from a full list.
+            self._resume_from = None
+            if not self._stop.is_set():
+                raise
+
+    def _relist(self) -> None:
+        self._hooks.on_relist(self.kind)
+        decoded, version = self._list_everything()
+        self._streak.succeeded()
+        values: dict[ObjectKey, ClusterValue] = {}
+        problems: list[tuple[ObjectKey, list[ObjectError]]] = []
+        for key, value in decoded.items():
+            if isinstance(value, list):
+                problems.append((key, value))
+            elif not isinstance(value, Ignored):
+                values[key] = value
+        self._sink.replace(self.resource.kind, values)
+        for key, errors in problems:
+            self._sink.invalid(self.resource.kind, key, errors)
+        self._resume_from = version
+        self.synced.set()
+
+    def _list_everything(self) -> tuple[dict[ObjectKey, Decoded], str]:
+        """Every object, decoded page by page (a page's dicts are dropped before the next
+        comes), and the list's resourceVersion."""
+        for attempt in range(2):
+            decoded: dict[ObjectKey, Decoded] = {}
+            token = ""
+            try:
+                while True:
+                    page = self._list_page(token)
+                    for obj in page.items:
+                        if wanted(self.resource, obj):
+                            decoded[object_key(obj)] = decode(self.resource, obj)
+                    token = page.continue_token
+                    if not token:
+                        return decoded, page.resource_version
+            except ResourceExpired:
+                # The continue token outlived the server's history mid-list: start
+                # the list over (client-go's pager does the same).
+                if not token or attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _list_page(self, token: str) -> ListPage:
+        query = [("limit", str(self._settings.page_size))]
+        if token:
+            query.append(("continue", token))
+        query.extend(self._selector())
+        timeout = (self._settings.connect_timeout, self._settings.list_read_timeout)
+        response = open_get(self._client, self.resource.path, query, timeout, "LIST")
+        with self._tracking(response):
+            return read_list(response, f"LIST {self.resource.path}")
+
+    def _watch(self) -> str:
+        """One watch from the resume point, until it ends; why it ended."""
+        settings = self._settings
+        seconds = settings.watch_timeout * random.uniform(
+            1 - settings.watch_jitter, 1 + settings.watch_jitter
+        )
+        query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(max(1, int(seconds)))),
+        ]
+        if self._resume_from:
+            query.append(("resourceVersion", self._resume_from))
+        query.extend(self._selector())
+        timeout = (settings.connect_timeout, seconds + settings.read_margin)
+        try:
+            response = open_get(self._client, self.resource.path, query, timeout, "WATCH")
+            with self._tracking(response):
+                try:
+                    for event in json_lines(response, f"WATCH {self.resource.path}"):
+                        if self._stop.is_set():
+                            break
+                        self._apply(event)
+                        self._streak.succeeded()
+                except ResourceExpired:
+                    raise
+                except ApiError:
+                    if not self._stop.is_set():
+                        self._hooks.on_watch_restart(self.kind, "error")
+                    raise
+        except ResourceExpired:
+            self._resume_from = None
+            return "expired"
+        self._streak.succeeded()
+        return "closed"
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        what, obj = event.get("type"), event.get("object")
+        if not isinstance(obj, dict):
+            raise ApiError(f"WATCH {self.resource.path}: a {what} event without an object")
+        if what == "ERROR":
+            raise status_error(obj, f"WATCH {self.resource.path}: error event")
+        if what not in EVENT_TYPES:
+            raise ApiError(f"WATCH {self.resource.path}: unknown event type {what!r}")
+        if what != "BOOKMARK" and wanted(self.resource, obj):
+            if what == "DELETED":
+                self._sink.delete(self.resource.kind, object_key(obj))
+            else:
+                deliver(self._sink, self.resource, obj)
+        # Every event moves the resume point, whatever it was about.
+        self._resume_from = resource_version(obj) or None
+
+    def _selector(self) -> list[tuple[str, str]]:
+        selector = self.resource.field_selector
+        return [("fieldSelector", selector)] if selector else []
+
+    @contextmanager
+    def _tracking(self, response: urllib3.BaseHTTPResponse) -> Iterator[None]:
+        """`response` is the one `stop` must cut short while it is being read."""
+        with self._response_lock:
+            self._response = response
+            if self._stop.is_set():
+                _cut(response)
+        try:
+            yield
+        finally:
+            with self._response_lock:
+                self._response = None
+            response.close()
+
+    def _close_on_stop(self) -> None:
+        self._stop.wait()
+        with self._response_lock:
+            if self._response is not None:
+                _cut(self._response)
+
+
+def _cut(response: urllib3.BaseHTTPResponse) -> None:
+    """End a read of `response` blocked in another thread (shutdown, not close: closing a
+    socket does not wake a thread blocked reading it)."""
+    # ValueError, RuntimeError: already read to the end, or released; no read waits on it.
+    with suppress(ValueError, RuntimeError, OSError):
+        response.shutdown()
+
+
+def cluster_reflectors(
+    client: kube_client.ApiClient,
+    node_name: str,
+    sink: ClusterSink,
+    stop: threading.Event,
+    hooks: ReflectorHooks | None = None,
+    settings: WatchSettings | None = None,
+) -> list[Reflector]:
+    """The agent's three reflectors (Services, EndpointSlices, this node's Node),
+    not yet started."""
+    resources = (SERVICES, ENDPOINT_SLICES, node_resource(node_name))
+    return [Reflector(client, r, sink, stop, hooks, settings) for r in resources]

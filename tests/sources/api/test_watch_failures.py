@@ -1,0 +1,161 @@
+"""The reflector when the API server fails: retries with backoff, one log line per
+streak of failures, and a stop that ends it whatever it is waiting for."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.requests import ApiError
+from ipvsctl.sources.api.resources import SERVICES
+from ipvsctl.sources.api.watch import Reflector
+
+from ..kube_api import KubeApi, service, wait_for
+from ..recording_sink import RecordingSink
+from ..reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
+
+BACKOFF_LOG = "ipvsctl.sources.api.backoff"
+
+
+def streak_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, dict[str, Any]]]:
+    """The backoff's log lines: level, message and fields."""
+    return [
+        (r.levelno, r.getMessage(), r.__dict__["fields"])
+        for r in caplog.records
+        if r.name == BACKOFF_LOG
+    ]
+
+
+def test_an_api_server_down_for_a_while_logs_one_line_then_one_when_back(
+    api: KubeApi, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, BACKOFF_LOG)
+    api.create(service("web"))
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls) as reflector:
+        synced(reflector)
+        api.stop_serving()
+        wait_for(lambda: len(calls.errors) >= 4, what="several failed tries")
+        api.start_serving()
+        api.create(service("db", cluster_ip="10.96.0.11"))
+        sink.wait_for(lambda s: ("default", "db") in s.held("Service"), "db after the outage")
+    (failing, recovered) = streak_lines(caplog)
+    assert failing[:2] == (
+        logging.WARNING,
+        "Kubernetes API requests failing, retrying with backoff",
+    )
+    assert failing[2]["kind"] == "Service"
+    assert failing[2]["error"].startswith("WATCH /api/v1/services: ")
+    assert recovered == (
+        logging.INFO,
+        "Kubernetes API requests working again",
+        {"kind": "Service", "failures": len(calls.errors)},
+    )
+    # The watch resumed from where it was: no second list.
+    assert calls.relists == ["Service"]
+    assert len(api.requests("list", "/api/v1/services")) == 1
+
+
+def test_5xx_answers_are_retried_until_the_list_succeeds(
+    api: KubeApi, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, BACKOFF_LOG)
+    api.create(service("web"))
+    api.fail_reads(503, 500, 429)
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls) as reflector:
+        synced(reflector)
+    assert calls.errors == ["Service"] * 3
+    assert set(sink.held("Service")) == {("default", "web")}
+    lines = streak_lines(caplog)
+    assert [level for level, _, _ in lines] == [logging.WARNING, logging.INFO]
+    assert lines[0][2]["error"] == "LIST /api/v1/services: HTTP 503: injected"
+    assert lines[1][2]["failures"] == 3
+
+
+def test_a_failure_mid_watch_waits_before_trying_again(api: KubeApi, sink: RecordingSink) -> None:
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls) as reflector:
+        synced(reflector)
+        api.wait_for_watches()
+        api.fail_reads(503)  # the watch that follows the drop is refused once
+        api.drop_watches()
+        api.create(service("web"))
+        sink.wait_for(lambda s: ("default", "web") in s.held("Service"))
+    assert calls.errors == ["Service", "Service"]  # the drop, then the 503
+    assert calls.restarts == [("Service", "error")]
+
+
+def test_an_error_event_restarts_the_watch_from_where_it_was(
+    api: KubeApi, sink: RecordingSink
+) -> None:
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls) as reflector:
+        synced(reflector)
+        api.wait_for_watches()
+        version = reflector.resume_from
+        api.send_error(500)
+        watches = api.wait_for_requests(2, "watch", "/api/v1/services")
+        assert watches[1].params["resourceVersion"] == version
+    assert calls.restarts == [("Service", "error")]
+    assert calls.errors == ["Service"]
+    assert calls.relists == ["Service"]
+
+
+def test_stop_ends_a_reflector_waiting_on_its_watch(api: KubeApi, sink: RecordingSink) -> None:
+    stop = threading.Event()
+    reflector = Reflector(api.client(), SERVICES, sink, stop, settings=QUICK)
+    reflector.start()
+    synced(reflector)
+    api.wait_for_watches()  # blocked in a read that would last the watch's 60 s
+    stop.set()
+    reflector.thread.join(JOIN_TIMEOUT)
+    assert not reflector.thread.is_alive()
+
+
+def test_stop_ends_a_reflector_waiting_to_retry(api: KubeApi, sink: RecordingSink) -> None:
+    api.stop_serving()
+    stop = threading.Event()
+    slow = Backoff(initial=60.0, cap=60.0, jitter=0.0)
+    settings = replace(QUICK, backoff=slow)
+    calls = HookCalls()
+    reflector = Reflector(api.client(), SERVICES, sink, stop, calls.hooks(), settings)
+    reflector.start()
+    wait_for(lambda: calls.errors, what="the first failure")  # now waiting 60 s
+    stop.set()
+    reflector.thread.join(JOIN_TIMEOUT)
+    assert not reflector.thread.is_alive()
+    assert not reflector.synced.is_set()
+    api.start_serving()
+
+
+def test_the_backoff_doubles_up_to_its_cap_less_its_jitter() -> None:
+    backoff = Backoff(initial=0.5, cap=30.0, jitter=0.5)
+    assert [backoff.delay(n, draw=lambda: 0.0) for n in range(1, 9)] == [
+        0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0,
+    ]  # fmt: skip
+    assert backoff.delay(3, draw=lambda: 1.0) == 1.0  # at most half of it is taken off
+
+
+def test_a_streak_waits_longer_with_each_failure_and_starts_over_after_a_success() -> None:
+    stop = threading.Event()
+    streak = FailureStreak("Service", Backoff(initial=0.001, cap=0.004, jitter=0.0))
+    waits: list[float] = []
+    outcomes = iter([ApiError("down"), ApiError("down"), ApiError("down"), None])
+
+    def attempt() -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+        streak.succeeded()
+
+    run = retrying(streak, stop)
+    run.before_sleep = lambda state: waits.append(state.upcoming_sleep)
+    run(attempt)
+    assert waits == [0.001, 0.002, 0.004]
+    assert streak.failures == 0
