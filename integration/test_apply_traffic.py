@@ -240,6 +240,11 @@ def network() -> Iterator[None]:
             server.kill()
             server.wait()
         for name in (*BACKENDS, CLIENT_NS):
+            # The host's end first: deleting a veth takes its peer with it at once,
+            # while a namespace whose sockets are still held (the client's, in this
+            # process) outlives `netns del`, its veth with it, and the next module's
+            # `link add` of the same name would fail.
+            subprocess.run(["ip", "link", "del", f"v-{name}"], capture_output=True, check=False)
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
