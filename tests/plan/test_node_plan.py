@@ -17,8 +17,7 @@ from ipvsctl.plan import (
     plan_sysctls,
 )
 from ipvsctl.render.plan_lines import plan_lines
-
-from .builders import fwmark, have, rs, tcp, want
+from tests.plan.builders import fwmark, have, rs, tcp, want
 
 VIP, OLD_VIP, NODE = "10.96.0.10", "10.96.0.99", "192.168.1.5"
 A = "10.244.1.5"
