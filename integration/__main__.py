@@ -1,8 +1,9 @@
 """``python -m integration [--unit-only|--integration-only] [PYTEST ARGS...]``
 
-Runs ``pytest tests`` on the host, then ``pytest integration`` in a kernel
-with IPVS (see integration.kernel_lab), then prints one line summing both,
-``N passed, N failed``, and exits 0 only when both runs passed.
+Runs ``pytest tests`` on the host, then ``pytest integration/tests`` in a
+kernel with IPVS and its ``netfilter/`` in one with nftables (see
+integration.kernel_lab), then prints one line summing the runs,
+``N passed, N failed``, and exits 0 only when every run passed.
 """
 
 import sys

@@ -17,8 +17,10 @@ from .runner import Target, choose_target, run_in_kernel
 
 UNIT_ONLY = "--unit-only"
 INTEGRATION_ONLY = "--integration-only"
+UNIT_TESTS = "tests"
+INTEGRATION_TESTS = "integration/tests"
 # UML's kernel has no nftables for IP traffic: these run in QEMU's.
-NETFILTER_TESTS = "integration/netfilter"
+NETFILTER_TESTS = "integration/tests/netfilter"
 # pytest's exit status when it ran no test (none collected, or all deselected).
 NO_TESTS = 5
 # pytest options that leave tests out on purpose: a suite they empty is no failure.
@@ -57,12 +59,12 @@ def suites(plan: SuitePlan, lab_target: Target) -> list[Suite]:
     """The runs a plan asks for; ``lab_target`` is where the IPVS suite runs."""
     runs = []
     if plan.unit:
-        runs.append(Suite("unit", ("tests",), None, "on the host"))
+        runs.append(Suite("unit", (UNIT_TESTS,), None, "on the host"))
     if plan.integration:
         ignore = f"--ignore={NETFILTER_TESTS}"
         on_host = lab_target == "host"
         where = "in the host's kernel" if on_host else "in UML's kernel"
-        runs.append(Suite("integration", ("integration", ignore), lab_target, where))
+        runs.append(Suite("integration", (INTEGRATION_TESTS, ignore), lab_target, where))
         # A host kernel with IPVS (a privileged container on a real host) has
         # nftables too; only a lab that had to boot UML needs QEMU as well.
         where = "in the host's kernel" if on_host else "in Debian's kernel under QEMU"

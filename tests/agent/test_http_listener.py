@@ -10,8 +10,7 @@ from ipvsctl.agent.http_listener import (
     QuietHandler,
     parse_listen_address,
 )
-
-from .http_get import get, refuses
+from tests.agent.http_get import get, refuses
 
 
 class Hello(QuietHandler):

@@ -9,8 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ipvsctl.agent.metrics import AgentMetrics, serve_metrics
 from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.ipvs import AF_INET, Protocol, RealServer, ServiceKey, VirtualServer
-
-from .http_get import get, refuses
+from tests.agent.http_get import get, refuses
 
 WEB = VirtualServer(ServiceKey(AF_INET, Protocol.TCP, "10.96.0.10", 80))
 POD = RealServer("10.244.1.5", 8080)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import helm_python as helm
 import pytest
 
-from .manifests import CHART_DIR, Manifest, Render, Values, render
+from tests.chart.manifests import CHART_DIR, Manifest, Render, Values, render
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import click
 import pytest
 
 from ipvsctl.cli.run_command import run
-
-from .manifests import Render, agent
+from tests.chart.manifests import Render, agent
 
 EVERY_VALUE_CHANGED: dict[str, Any] = {
     "scheduler": "wlc",

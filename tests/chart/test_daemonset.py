@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .manifests import (
+from tests.chart.manifests import (
     NAMESPACE,
     RELEASE,
     SCENARIOS,

@@ -9,8 +9,7 @@ import helm_python as helm
 import yaml
 
 import ipvsctl
-
-from .manifests import CHART_DIR, REPO_ROOT
+from tests.chart.manifests import CHART_DIR, REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 
-from .manifests import NAMESPACE, SCENARIOS, Manifest, Render, agent, of_kind, only
+from tests.chart.manifests import NAMESPACE, SCENARIOS, Manifest, Render, agent, of_kind, only
 
 SCRAPED = {"metrics": {"bindAddress": "0.0.0.0", "serviceMonitor": {"enabled": True}}}
 

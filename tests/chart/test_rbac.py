@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .manifests import NAMESPACE, Manifest, Render, of_kind, only, pod_spec
+from tests.chart.manifests import NAMESPACE, Manifest, Render, of_kind, only, pod_spec
 
 # (API group, resource, verb) the agent needs, and nothing else.
 AGENT_RIGHTS = {

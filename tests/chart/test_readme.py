@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .manifests import CHART_DIR
+from tests.chart.manifests import CHART_DIR
 
 _ROW = re.compile(r"^\| `(?P<key>[^`]+)` \| `(?P<default>[^`]*)` \| (?P<description>.+) \|$")
 _MISSING = object()

@@ -7,7 +7,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from .manifests import SCENARIOS, Render
+from tests.chart.manifests import SCENARIOS, Render
 
 # The schedulers contract.md lists for --scheduler and the annotation.
 CONTRACT_SCHEDULERS = [

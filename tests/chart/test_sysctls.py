@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .manifests import Manifest, Render, agent, init_containers, pod_spec, sysctl_script
+from tests.chart.manifests import Manifest, Render, agent, init_containers, pod_spec, sysctl_script
 
 # What kube-proxy's IPVS mode writes (conn_reuse_mode only on kernels < 5.9).
 KUBE_PROXY_IPVS_SYSCTLS = {

@@ -10,7 +10,7 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import kubernetes_validate
 import pytest
 
-from .manifests import CHART_DIR, SCENARIOS, Manifest, Render, of_kind, only
+from tests.chart.manifests import CHART_DIR, SCENARIOS, Manifest, Render, of_kind, only
 
 # The newest Kubernetes the installed kubernetes-validate has schemas for.
 KUBE_VERSION = kubernetes_validate.latest_version()

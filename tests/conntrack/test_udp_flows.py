@@ -3,7 +3,7 @@
 The fake socket dumps messages pyroute2 encoded and decoded as it would the
 kernel's, and answers deletes as ctnetlink does (ENOENT for an entry that is
 gone). That the real kernel agrees, with real IPVS traffic, is proven in
-integration/test_conntrack.py.
+integration/tests/test_conntrack.py.
 """
 
 from __future__ import annotations

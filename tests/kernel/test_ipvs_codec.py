@@ -1,7 +1,7 @@
 """The IPVS codec writes what it reads: encode then decode gives the value back.
 
 These pin our own encoding only; that the kernel reads it the same way is
-proven in integration/test_kernel_roundtrip.py.
+proven in integration/tests/test_kernel_roundtrip.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 No kernel here: GenericNetlink talks to a fake socket that answers as the
 kernel does (one error message per refused request, an ack for the last
 request of a batch, ENOBUFS when the receive queue overflowed). That the
-real kernel agrees is proven in integration/test_kernel_batch.py.
+real kernel agrees is proven in integration/tests/test_kernel_batch.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 No kernel here: the socket is a fake whose far end answers rtnetlink as the
 kernel does (EEXIST for an address already bound, EADDRNOTAVAIL for one not
 bound, one error message per refusal, an ack for the last request of a
-batch). That the real kernel agrees is proven in integration/test_links.py.
+batch). That the real kernel agrees is proven in integration/tests/test_links.py.
 """
 
 from __future__ import annotations

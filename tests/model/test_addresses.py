@@ -86,7 +86,7 @@ def test_a_real_servers_family_is_its_own_or_else_the_services() -> None:
 
 
 def test_a_hundred_thousand_real_servers_keep_their_addresses() -> None:
-    # Speed is measured by integration/bench_plan.py, not asserted here.
+    # Speed is measured by integration/benchmarks/bench_plan.py, not asserted here.
     addresses = [str(IPv4Address(0x0A000000 + i)) for i in range(100_000)]
     servers = [RealServer(address, 8080) for address in addresses]
     assert [server.address for server in servers] == addresses

@@ -17,8 +17,7 @@ from ipvsctl.plan import (
     plan_sysctls,
 )
 from ipvsctl.render.plan_lines import plan_lines
-
-from .builders import fwmark, have, rs, tcp, want
+from tests.plan.builders import fwmark, have, rs, tcp, want
 
 VIP, OLD_VIP, NODE = "10.96.0.10", "10.96.0.99", "192.168.1.5"
 A = "10.244.1.5"
@@ -178,7 +177,7 @@ def test_the_default_plan_is_empty() -> None:
 
 
 def test_ten_thousand_converged_services_in_kernel_order_plan_nothing() -> None:
-    # Speed is measured by integration/bench_plan.py, not asserted here.
+    # Speed is measured by integration/benchmarks/bench_plan.py, not asserted here.
     desired, actual = [], []
     for index in range(10_000):
         address = f"10.96.{index // 250}.{index % 250}"

@@ -18,8 +18,7 @@ from ipvsctl.model.ipvs import (
 )
 from ipvsctl.plan import Ownership, plan_ipvs_changes
 from ipvsctl.render.plan_lines import change_line
-
-from .builders import conns, fwmark, have, rs, sctp, tcp, udp, want
+from tests.plan.builders import conns, fwmark, have, rs, sctp, tcp, udp, want
 
 VIP = "10.96.0.10"
 NODE = "192.168.1.5"  # a node address: never bound

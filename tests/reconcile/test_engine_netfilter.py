@@ -1,6 +1,6 @@
 """The agent's netfilter table, one Service at a time: which transactions the engine
 sends, against a narrow fake of `nft` (what nft and the kernel make of them is the
-QEMU lab's to prove: integration/netfilter)."""
+QEMU lab's to prove: integration/tests/netfilter)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import kmock
 import pytest
 
-from .kube_api import KubeApi
-from .recording_sink import RecordingSink
+from tests.sources.kube_api import KubeApi
+from tests.sources.recording_sink import RecordingSink
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from typing import Any, Self
 import kmock
 from kubernetes import client as kube_client
 
-from .api_emulator import ApiServerEmulator
+from tests.sources.api_emulator import ApiServerEmulator
 
 TOKEN = "test-token"
 RESOURCES = {

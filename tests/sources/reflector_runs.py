@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from ipvsctl.sources.api.backoff import Backoff
 from ipvsctl.sources.api.resources import Resource
 from ipvsctl.sources.api.watch import Reflector, ReflectorHooks, WatchSettings
-
-from .kube_api import KubeApi
-from .recording_sink import RecordingSink
+from tests.sources.kube_api import KubeApi
+from tests.sources.recording_sink import RecordingSink
 
 # Short backoff so retries take milliseconds; a long watch timeout so a watch
 # ends only when a test makes it end.

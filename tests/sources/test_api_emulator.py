@@ -10,10 +10,9 @@ import pytest
 from kmock._internal import dsl
 
 from ipvsctl.sources.api.resources import ENDPOINT_SLICES
-
-from .kube_api import KubeApi, endpoint_slice, service
-from .recording_sink import RecordingSink
-from .reflector_runs import reflecting, synced
+from tests.sources.kube_api import KubeApi, endpoint_slice, service
+from tests.sources.recording_sink import RecordingSink
+from tests.sources.reflector_runs import reflecting, synced
 
 SLICE_PATH = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/web-1"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}

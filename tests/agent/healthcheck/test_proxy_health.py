@@ -10,8 +10,7 @@ import pytest
 
 from ipvsctl.agent.healthcheck.proxy_health import SyncHealth, serve_healthz
 from ipvsctl.agent.http_listener import HttpListener
-
-from ..http_get import get
+from tests.agent.http_get import get
 
 START = 1_738_324_800.0  # 2025-01-31T12:00:00Z
 PERIOD = 30.0

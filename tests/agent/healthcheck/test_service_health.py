@@ -10,8 +10,7 @@ import pytest
 
 from ipvsctl.agent.healthcheck.service_health import HealthCheckPorts
 from ipvsctl.model.inputs import ObjectRef
-
-from ..http_get import free_port, get, refuses
+from tests.agent.http_get import free_port, get, refuses
 
 WEB = ("shop", "web")
 API = ObjectRef("Service", "shop", "api")

@@ -10,8 +10,7 @@ from kubernetes.config import incluster_config
 
 from ipvsctl.sources.api.client import ApiConfigError, api_client
 from ipvsctl.sources.api.requests import open_get, read_list
-
-from ..kube_api import TOKEN, KubeApi, service
+from tests.sources.kube_api import TOKEN, KubeApi, service
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 import urllib3
 
 from ipvsctl.sources.api.requests import ApiError, describe, json_lines, open_get, read_list
-
-from ..kube_api import KubeApi
+from tests.sources.kube_api import KubeApi
 
 
 class Chunks:

@@ -10,10 +10,9 @@ from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.sources import object_from_dict
 from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES, node_resource
 from ipvsctl.sources.api.watch import WatchSettings
-
-from ..kube_api import KubeApi, endpoint_slice, node, service, wait_for
-from ..recording_sink import RecordingSink
-from ..reflector_runs import QUICK, HookCalls, reflecting, synced
+from tests.sources.kube_api import KubeApi, endpoint_slice, node, service, wait_for
+from tests.sources.recording_sink import RecordingSink
+from tests.sources.reflector_runs import QUICK, HookCalls, reflecting, synced
 
 SERVICES_PATH = "/api/v1/services"
 

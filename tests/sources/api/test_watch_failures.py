@@ -14,10 +14,9 @@ from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
 from ipvsctl.sources.api.requests import ApiError
 from ipvsctl.sources.api.resources import SERVICES
 from ipvsctl.sources.api.watch import Reflector
-
-from ..kube_api import KubeApi, service, wait_for
-from ..recording_sink import RecordingSink
-from ..reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
+from tests.sources.kube_api import KubeApi, service, wait_for
+from tests.sources.recording_sink import RecordingSink
+from tests.sources.reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
 
 BACKOFF_LOG = "ipvsctl.sources.api.backoff"
 

@@ -9,10 +9,9 @@ import kmock
 from ipvsctl.model.inputs import NodeInfo
 from ipvsctl.sources import object_from_dict
 from ipvsctl.sources.api.resources import SERVICES, node_resource
-
-from ..kube_api import KubeApi, node, service
-from ..recording_sink import RecordingSink
-from ..reflector_runs import HookCalls, reflecting, synced
+from tests.sources.kube_api import KubeApi, node, service
+from tests.sources.recording_sink import RecordingSink
+from tests.sources.reflector_runs import HookCalls, reflecting, synced
 
 
 def test_list_then_watch_delivers_additions_changes_and_deletions(

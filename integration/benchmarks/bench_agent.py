@@ -3,12 +3,12 @@
 Runs in a kernel with IPVS (root), every figure from the same kernel run, so
 the ratios mean something even inside the kernel lab:
 
-    python -m integration.kernel_lab -- .venv/bin/python -m integration.bench_agent
+    python -m integration.kernel_lab -- .venv/bin/python -m integration.benchmarks.bench_agent
 
-`--services` ClusterIP Services with 10 endpoints each (bench_apply's
-manifests) are loaded into the emulator (tests/sources/api_emulator.py), which
-the agent lists and watches over HTTP on loopback, in a network namespace of
-its own. Measured:
+`--services` ClusterIP Services with 10 endpoints each (cluster_manifests, the
+cluster bench_apply applies) are loaded into the emulator
+(tests/sources/api_emulator.py), which the agent lists and watches over HTTP
+on loopback, in a network namespace of its own. Measured:
 
 1. initial sync: from the agent's start to its first full sync done (its log),
    against a cold `ipvsctl apply -f` of the same manifests in another fresh
@@ -40,14 +40,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from integration.agent_fixtures import netlink_operations, read_metrics
-from integration.bench_apply import (
-    compile_package,
-    endpoint_ip,
-    in_fresh_namespace,
-    manifests,
-    run,
-)
+from integration.benchmarks.cluster_manifests import endpoint_ip, manifests
+from integration.benchmarks.timed_runs import compile_package, in_fresh_namespace, run
+from integration.tests.agent_fixtures import netlink_operations, read_metrics
 from ipvsctl.sources.files.yaml_documents import load_documents
 from tests.sources.kube_api import KubeApi, node
 
@@ -80,7 +75,7 @@ def main() -> int:
         apply = [sys.executable, "-m", "ipvsctl", "apply", "--no-netfilter", "-f", str(manifest)]
         colds = [in_fresh_namespace(apply, "", expected) for _ in range(args.runs)]
         # The emulator and the agent in one new namespace: they meet on its loopback.
-        child = [sys.executable, "-m", "integration.bench_agent", *sys.argv[1:]]
+        child = [sys.executable, "-m", "integration.benchmarks.bench_agent", *sys.argv[1:]]
         output = run(["unshare", "--net", *child, f"--agent-phase={manifest}"])
     report(args, statistics.median(colds), json.loads(output.splitlines()[-1]))
     return 0

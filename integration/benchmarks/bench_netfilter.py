@@ -1,7 +1,7 @@
 """Benchmark: ipvsctl's nftables table at cluster scale, in a kernel with IP nftables.
 
     python -m integration.kernel_lab --qemu -- \
-        .venv/bin/python -m integration.netfilter.bench_netfilter
+        .venv/bin/python -m integration.benchmarks.bench_netfilter
 
 A cluster of `--services` Services (a quarter NodePort, one in twenty a
 LoadBalancer with loadBalancerSourceRanges) with `--endpoints` endpoints

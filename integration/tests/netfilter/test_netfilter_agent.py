@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from integration.agent_fixtures import (
+from integration.tests.agent_fixtures import (
     NODE,
     Agent,
     counter_total,
     real_server_lines,
     wait_until,
 )
-from integration.apply_fixtures import ipvsctl, run
-from integration.netfilter.test_netfilter_ownership import foreign_state, others
+from integration.tests.apply_fixtures import ipvsctl, run
+from integration.tests.netfilter.test_netfilter_ownership import foreign_state, others
 from tests.sources.kube_api import KubeApi, endpoint_slice, service
 
 VIP = "10.96.30.1"

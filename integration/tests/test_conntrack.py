@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from integration.apply_fixtures import INTERFACE, run, sysctl
-from integration.test_apply_traffic import (  # the namespaces and backends of that module
+from integration.tests.apply_fixtures import INTERFACE, run, sysctl
+from integration.tests.test_apply_traffic import (  # the namespaces and backends of that module
     CLIENT6,
     CLIENT_ADDRS,
     UDP_PORT,

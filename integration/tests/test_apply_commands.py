@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration.apply_fixtures import (
+from integration.kernel_lab.netns import GUEST_ENV
+from integration.tests.apply_fixtures import (
     INTERFACE,
     Manifest,
     Port,
@@ -41,7 +42,6 @@ from integration.apply_fixtures import (
     sysctl,
     write_manifest,
 )
-from integration.kernel_lab.netns import GUEST_ENV
 from ipvsctl.state.nodeport_record import record_path
 
 pytestmark = pytest.mark.usefixtures("node")
@@ -828,7 +828,7 @@ def test_an_external_ip_that_is_a_node_address_is_not_bound_nor_owned(tmp_path: 
 
 
 # User-Mode Linux's kernel has nf_tables for the bridge family only: no table of family
-# inet can exist there (integration/netfilter tests the table in QEMU). A host kernel
+# inet can exist there (integration/tests/netfilter tests the table in QEMU). A host kernel
 # with IPVS has IP nftables: these two are skipped there, and the count says so.
 ONLY_IN_UML = pytest.mark.skipif(
     os.environ.get(GUEST_ENV) != "uml", reason="needs a kernel without IP nftables (UML's)"

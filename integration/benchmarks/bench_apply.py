@@ -3,7 +3,7 @@
 Runs in a kernel with IPVS (root), both tools in the same kernel run, so the
 ratios mean something even inside the kernel lab:
 
-    python -m integration.kernel_lab -- .venv/bin/python integration/bench_apply.py
+    python -m integration.kernel_lab -- .venv/bin/python -m integration.benchmarks.bench_apply
 
 For each size: a cold `ipvsctl apply -f` (a fresh process: interpreter start,
 YAML parsing, validation, translation, planning, addresses and the batched
@@ -17,55 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-INTERFACE = "kube-ipvs0"
-
-
-def service_ip(index: int) -> str:
-    return f"10.96.{index // 250}.{index % 250 + 1}"
-
-
-def endpoint_ip(index: int, endpoint: int) -> str:
-    return f"10.{128 + index // 256 % 64}.{index % 256}.{endpoint + 1}"
-
-
-def manifests(services: int, endpoints: int, grown: int | None = None) -> str:
-    """`services` ClusterIP Services with `endpoints` ready endpoints each, as one YAML stream.
-
-    `grown`: the index of a Service that has one endpoint more.
-    """
-    documents = []
-    for i in range(services):
-        name = f"svc-{i}"
-        documents.append(
-            f"""apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: bench}}
-spec:
-  clusterIP: {service_ip(i)}
-  clusterIPs: [{service_ip(i)}]
-  ports: [{{name: http, port: 80, protocol: TCP, targetPort: 8080}}]
-"""
-        )
-        addresses = [endpoint_ip(i, j) for j in range(endpoints + (grown == i))]
-        listed = "".join(f"  - addresses: [{a}]\n" for a in addresses)
-        documents.append(
-            f"""apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-abcde
-  namespace: bench
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: http, port: 8080, protocol: TCP}}]
-endpoints:
-{listed}"""
-        )
-    return "---\n".join(documents)
+from integration.benchmarks.cluster_manifests import endpoint_ip, manifests, service_ip
+from integration.benchmarks.timed_runs import compile_package, in_fresh_namespace, run
 
 
 def restore_input(services: int, endpoints: int) -> str:
@@ -75,40 +32,6 @@ def restore_input(services: int, endpoints: int) -> str:
         lines.append(f"-A -t {vip} -s rr")
         lines += [f"-a -t {vip} -r {endpoint_ip(i, j)}:8080 -m -w 1" for j in range(endpoints)]
     return "\n".join(lines) + "\n"
-
-
-# Run by python in the fresh namespace: lo up, the tool timed, the table counted,
-# then the table and ipvsctl's interface removed, untimed: left to the
-# namespace's teardown, which the kernel runs in the background, that work
-# would slow whichever timed run comes next (by as much as a second in the lab).
-_TIMED = f"""
-import subprocess, sys, time
-subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-stdin = sys.stdin.read()
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], input=stdin, text=True, stdout=subprocess.DEVNULL)
-elapsed = time.perf_counter() - start
-listing = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True).stdout.splitlines()
-subprocess.run(["ipvsadm", "-C"], check=True)
-subprocess.run(["ip", "link", "del", {INTERFACE!r}], stderr=subprocess.DEVNULL)
-print(done.returncode, elapsed, sum(1 for line in listing if line[:4] in ("TCP ", "  ->")))
-"""
-
-
-def in_fresh_namespace(argv: list[str], stdin: str, expected: int) -> float:
-    """Seconds `argv` took in a new, empty network namespace; checks what it programmed."""
-    output = run(["unshare", "--net", sys.executable, "-c", _TIMED, *argv], stdin)
-    status, elapsed, objects = output.split()
-    assert status == "0", f"{argv[:4]} exited {status}"
-    assert int(objects) == expected, f"{argv[:4]} programmed {objects} of {expected} lines"
-    return float(elapsed)
-
-
-def run(argv: list[str], stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
-    done = subprocess.run(argv, input=stdin, text=True, capture_output=True, check=False)
-    if done.returncode not in ok:
-        raise SystemExit(f"{' '.join(argv[:3])}: exit {done.returncode}: {done.stderr[-500:]}")
-    return done.stdout
 
 
 def measure(services: int, endpoints: int, runs: int, scratch: Path) -> None:
@@ -154,13 +77,6 @@ def measure(services: int, endpoints: int, runs: int, scratch: Path) -> None:
 
 def _spread(times: list[float]) -> str:
     return "(" + ", ".join(f"{t:.2f}" for t in times) + ")"
-
-
-def compile_package() -> None:
-    """Byte-compile ipvsctl as an install would (pip writes the .pyc files), so the
-    cold apply is timed as users run it even where PYTHONDONTWRITEBYTECODE is set."""
-    package = Path(__file__).resolve().parent.parent / "ipvsctl"
-    run([sys.executable, "-m", "compileall", "-q", str(package)])
 
 
 def main() -> int:

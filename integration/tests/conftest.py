@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-# The `ipvsctl run` tests' fixtures: an emulated API server and the agent as a process.
-from integration.agent_fixtures import agent, api, node_link  # noqa: F401
 from integration.kernel_lab.host_kernel import IPVS_PROC, has_cap_net_admin
 from integration.kernel_lab.netns import in_initial_network_namespace, kernel_wide_skip_reason
+
+# The `ipvsctl run` tests' fixtures: an emulated API server and the agent as a process.
+from integration.tests.agent_fixtures import agent, api, node_link  # noqa: F401
 from ipvsctl.kernel import IpvsKernel
 
 # Running this suite where there is no IPVS is a usage error, not a test failure.

@@ -30,7 +30,7 @@ def run(*argv: str) -> str:
 
 
 # The User-Mode Linux lab's kernel has no nftables for IP traffic, so `apply` and
-# `diff` there take --no-netfilter; the table is tested in QEMU (integration/netfilter).
+# `diff` there take --no-netfilter; the table is tested in QEMU (integration/tests/netfilter).
 NETFILTER_COMMANDS = frozenset({"apply", "diff", "run"})
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SENTINEL_LINK = "kl-sentinel0"
 # TEST-NET-1: never a real service on anyone's host.
 SENTINEL_VIP = "192.0.2.10"

@@ -12,7 +12,7 @@ from subprocess import PIPE
 
 import pytest
 
-from integration.apply_fixtures import sysctl
+from integration.tests.apply_fixtures import sysctl
 
 TABLE = "ipvsctl"
 RULESET = f"""

@@ -4,7 +4,8 @@ Runs in a kernel with IPVS (root), both tools in the same kernel run, so the
 ratios mean something even inside the kernel lab where every system call is
 slow:
 
-    python -m integration.kernel_lab -- .venv/bin/python integration/bench_program_table.py
+    python -m integration.kernel_lab -- \
+        .venv/bin/python -m integration.benchmarks.bench_program_table
 
 Prints the times and the ratios; it asserts nothing about speed.
 """

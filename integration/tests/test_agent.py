@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from integration.agent_fixtures import (
+from integration.tests.agent_fixtures import (
     NODE_ADDRESS,
     Agent,
     bound_addresses,
@@ -19,7 +19,7 @@ from integration.agent_fixtures import (
     table,
     wait_until,
 )
-from integration.apply_fixtures import run
+from integration.tests.apply_fixtures import run
 from tests.sources.kube_api import KubeApi, endpoint_slice, service
 
 VIP = "10.96.20.1"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.apply_fixtures import (
+from integration.tests.apply_fixtures import (
     INTERFACE,
     Port,
     apply_ok,

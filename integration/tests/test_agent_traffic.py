@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from integration.agent_fixtures import Agent, real_server_lines, table, wait_until
-from integration.apply_fixtures import connections_counted
-from integration.test_apply_traffic import (  # the namespaces and backends of that module
+from integration.tests.agent_fixtures import Agent, real_server_lines, table, wait_until
+from integration.tests.apply_fixtures import connections_counted
+from integration.tests.test_apply_traffic import (  # the namespaces and backends of that module
     BACKENDS,
     HTTP_PORT,
     UDP_PORT,

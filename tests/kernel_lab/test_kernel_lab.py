@@ -40,10 +40,11 @@ from integration.kernel_lab.netns import (
     kernel_wide_skip_reason,
 )
 from integration.kernel_lab.runner import choose_target
-from integration.kernel_lab.suite_run import plan_suites
+from integration.kernel_lab.suite_run import plan_suites, suites
 from integration.kernel_lab.uml_boot import Boot, boot_and_follow, boot_command
 
 MIRROR = "http://mirror.example/debian"
+REPO = Path(__file__).resolve().parents[2]
 
 # --- apt sources -------------------------------------------------------------
 
@@ -372,6 +373,19 @@ def test_suite_flags_pick_halves_and_the_rest_goes_to_pytest() -> None:
 def test_both_suite_flags_at_once_are_refused() -> None:
     with pytest.raises(SystemExit):
         plan_suites(["--unit-only", "--integration-only"])
+
+
+def test_each_suite_runs_its_own_test_tree() -> None:
+    runs = {suite.name: suite for suite in suites(plan_suites([]), "uml")}
+    assert runs["unit"].paths == ("tests",)
+    # The netfilter tests sit inside the integration tests, but run in QEMU's kernel only.
+    integration = ("integration/tests", "--ignore=integration/tests/netfilter")
+    assert (runs["integration"].paths, runs["integration"].target) == (integration, "uml")
+    netfilter = ("integration/tests/netfilter",)
+    assert (runs["netfilter"].paths, runs["netfilter"].target) == (netfilter, "qemu")
+    for suite in runs.values():
+        for path in suite.paths:
+            assert (REPO / path.removeprefix("--ignore=")).is_dir(), path
 
 
 # --- where to run ------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from integration.apply_fixtures import fresh_node, ipvsctl, run, sysctl
+from integration.tests.apply_fixtures import fresh_node, ipvsctl, run, sysctl
 
 NODE = "node-a"
 CLUSTER_CIDRS = "10.244.0.0/16,fd00:244::/48"

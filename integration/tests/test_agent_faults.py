@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from integration.agent_fixtures import (
+from integration.tests.agent_fixtures import (
     SYNC_PERIOD,
     Agent,
     bound_addresses,

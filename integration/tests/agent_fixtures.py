@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from integration.apply_fixtures import forget_everything, run
+from integration.tests.apply_fixtures import forget_everything, run
 from tests.sources.kube_api import KubeApi, node, wait_for
 
 NODE = "node-1"

@@ -10,7 +10,7 @@ measures, in CPU time (best of several runs):
 - plan (one endpoint added): the same with one Service grown by one endpoint,
   and the number of IPVS operations it plans (must be 1).
 
-    .venv/bin/python -m integration.bench_plan --services 10000 --endpoints 10
+    .venv/bin/python -m integration.benchmarks.bench_plan --services 10000 --endpoints 10
 
 Prints the figures; it asserts nothing about speed.
 """
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from integration.bench_apply import manifests
+from integration.benchmarks.cluster_manifests import manifests
 from ipvsctl.model import (
     RealServer,
     RealServerEntry,

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from integration.agent_fixtures import NODE, Agent, real_server_lines, table, wait_until
+from integration.tests.agent_fixtures import NODE, Agent, real_server_lines, table, wait_until
 from tests.sources.kube_api import KubeApi, service
 
 VIP = "10.96.21.1"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from integration.apply_fixtures import fresh_node, ipvsctl, run
+from integration.tests.apply_fixtures import fresh_node, ipvsctl, run
 
 FOREIGN = """\
 table ip operator {
