@@ -20,7 +20,9 @@ And faults, for tests: `end_watches()` (the server ends them, as at its
 timeout), `drop_watches()` (the connection is cut mid-stream),
 `send_error(code)` (an ERROR event, then the end),
 `fail_reads(503, ...)` (the next LIST/WATCH requests are answered with those
-statuses), `expire_continues` (that many continue tokens are refused).
+statuses), `garble_lists(body, ...)` (the next LISTs answer those bodies),
+`expire_watches(n)` (the next n WATCHes answer 410 at once), `expire_continues`
+(that many continue tokens are refused).
 
 The control methods run on the emulator's event loop (`KubeApi.call` takes
 them there). Writes are serialized here, so the history is in order.
@@ -79,6 +81,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _history: list[Change] = attrs.field(factory=list, init=False)
     _snapshots: dict[str, tuple[int, list[dict[str, Any]]]] = attrs.field(factory=dict, init=False)
     _failures: list[int] = attrs.field(factory=list, init=False)
+    _list_bodies: list[Any] = attrs.field(factory=list, init=False)  # answers to the next LISTs
+    _expiring_watches: int = attrs.field(default=0, init=False)  # watches to answer 410 at once
     _bookmarks: int = attrs.field(default=0, init=False)
     _ends: int = attrs.field(default=0, init=False)
     _drops: int = attrs.field(default=0, init=False)
@@ -136,6 +140,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def fail_reads(self, *statuses: int) -> None:
         self._failures.extend(statuses)
+
+    def garble_lists(self, *bodies: Any) -> None:
+        """Answer the next LISTs with these bodies (200 OK), as a broken proxy might."""
+        self._list_bodies.extend(bodies)
+
+    def expire_watches(self, count: int) -> None:
+        """Answer the next `count` WATCHes with a 410 ERROR event at once, whatever their
+        resourceVersion (a storm: each right after a good LIST)."""
+        self._expiring_watches += count
 
     async def load(self, objects: Iterable[dict[str, Any]]) -> None:
         """Store `objects` as creates of each in turn would (a resourceVersion each, a
@@ -260,7 +273,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         assert obj is not None, "stored by KubernetesEmulator._handle before this is served"
         return obj
 
-    async def _serve_list(self, request: kmock.Request) -> dict[str, Any]:
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        if self._list_bodies:
+            return self._list_bodies.pop(0)
         params = request.params
         limit = int(params.get("limit") or 0)
         token = params.get("continue") or ""
@@ -283,7 +298,16 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         for item in page:  # as in a typed list (ServiceList), items carry no apiVersion/kind
             item.pop("apiVersion", None)
             item.pop("kind", None)
-        return {"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": page}
+        resource = request.resource
+        kind = KINDS.get(resource.plural or "", "Object") if resource else "Object"
+        group_version = f"{resource.group or ''}/{resource.version}".lstrip("/") if resource else ""
+        # As a real API server answers: the typed list of the resource's group version.
+        return {
+            "apiVersion": group_version or "v1",
+            "kind": f"{kind}List",
+            "metadata": metadata,
+            "items": page,
+        }
 
     async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
         params = request.params
@@ -298,7 +322,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             initial = [{"type": "ADDED", "object": obj} for obj in self._current(request)]
         else:
             position = int(since)
-        too_old = position < self._compacted
+        too_old = position < self._compacted or self._expiring_watches > 0
+        self._expiring_watches = max(0, self._expiring_watches - 1)
         message = f"too old resource version: {position} ({self._compacted})"
         if too_old and self.gone_as_status:
             raise kmock.KubernetesError(status=410, reason="Expired", message=message)

@@ -214,6 +214,12 @@ class KubeApi:
     def fail_reads(self, *statuses: int) -> None:
         self.call(self._real().fail_reads, *statuses)
 
+    def garble_lists(self, *bodies: Any) -> None:
+        self.call(self._real().garble_lists, *bodies)
+
+    def expire_watches(self, count: int) -> None:
+        self.call(self._real().expire_watches, count)
+
     @property
     def revision(self) -> int:
         return int(self.call(lambda: self._real().revision))

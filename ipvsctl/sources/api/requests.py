@@ -50,6 +50,11 @@ class ListPage(NamedTuple):
     continue_token: str  # metadata.continue: "" on the last page
 
 
+class StreamSilent(ApiError):
+    """A stream that sent nothing, not a byte, for its read timeout: a connection that
+    went dead without a reset (a half-open TCP connection, a stuck proxy)."""
+
+
 def open_get(
     client: kube_client.ApiClient,
     path: str,
@@ -88,9 +93,24 @@ def read_json(response: urllib3.BaseHTTPResponse, what: str) -> dict[str, Any]:
     return _json_object(data, what)
 
 
-def read_list(response: urllib3.BaseHTTPResponse, what: str) -> ListPage:
-    """A list response as its items (plain dicts) and where it stands."""
+def read_list(
+    response: urllib3.BaseHTTPResponse, what: str, kind: str = "", api_version: str = ""
+) -> ListPage:
+    """A list response as its items (plain dicts) and where it stands.
+
+    Anything but the list asked for (another `kind` or `apiVersion` than `kind`List of
+    `api_version`, when given) is an ApiError, retried: a body without `items` (`{}`
+    from a broken proxy, an error page that parses as JSON) read as an empty list
+    would delete every Service.
+    """
     body = read_json(response, what)
+    # A real API server names the list; a bare emulator may not, and that is no error.
+    for field, expected in (("kind", f"{kind}List"), ("apiVersion", api_version)):
+        found = body.get(field)
+        if kind and found is not None and found != expected:
+            raise ApiError(f"{what}: {field} {_cut(repr(found))}, not {expected!r}")
+    if "items" not in body:
+        raise ApiError(f"{what}: a list without items")
     metadata = body.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     items = body.get("items")
@@ -101,6 +121,10 @@ def read_list(response: urllib3.BaseHTTPResponse, what: str) -> ListPage:
     return ListPage(
         items, str(metadata.get("resourceVersion") or ""), str(metadata.get("continue") or "")
     )
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def json_lines(response: urllib3.BaseHTTPResponse, what: str) -> Iterator[dict[str, Any]]:
@@ -119,6 +143,8 @@ def json_lines(response: urllib3.BaseHTTPResponse, what: str) -> Iterator[dict[s
                 if line.strip():
                     yield _json_object(line, what)
             del pending[:start]
+    except urllib3.exceptions.ReadTimeoutError:
+        raise StreamSilent(f"{what}: nothing received for too long") from None
     except (urllib3.exceptions.HTTPError, OSError) as error:
         raise ApiError(f"{what}: stream broken: {describe(error)}") from None
     if pending.strip():

@@ -9,8 +9,11 @@ It follows the API server's contract as client-go's reflector does
   watches of a thousand nodes do not all end in the same second).
 - Every event and bookmark moves the resume point; a watch that ends, or
   whose connection drops, starts again from it, with nothing lost or repeated.
+  So does a watch silent for `idle_timeout` (no event, no bookmark): a
+  connection that died without a reset would otherwise leave the agent blind.
 - 410 Gone (on the request, or as an ERROR event) means the resume point is
-  older than the server's history: LIST again, and `replace` the whole kind.
+  older than the server's history: LIST again, and `replace` the whole kind;
+  with backoff when the watch expired right after its LIST.
 - An event without a resourceVersion (an emulator, not a real server) leaves
   no point to resume from, so the next start is a LIST too.
 - Failures retry with backoff (`backoff`), logged once per streak.
@@ -41,6 +44,7 @@ from ipvsctl.sources.api.requests import (
     ApiError,
     ListPage,
     ResourceExpired,
+    StreamSilent,
     json_lines,
     open_get,
     read_list,
@@ -93,6 +97,10 @@ class WatchSettings:
     # A watch silent this long past its own timeout has lost its connection
     # without a word (a half-open TCP connection): give up on it.
     read_margin: float = 30.0
+    # A watch that delivers nothing, not even a bookmark (a real API server sends one
+    # about every minute to a watch that asks, as ours do), for this long is dead:
+    # started again at once, from where it was (`run --api-idle-timeout`).
+    idle_timeout: float = 120.0
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -126,6 +134,11 @@ class Reflector:
         self._resume_from: str | None = None
         self._response: urllib3.BaseHTTPResponse | None = None
         self._response_lock = threading.Lock()
+        self._delivered = 0  # events and bookmarks read, ever
+        self._silent = False  # the last watch went silent, and no new one is open yet
+        self._told_silent = False  # logged for the silences since the last event
+        self._fresh_list = False  # no watch has delivered anything since the last LIST
+        self._expiries = 0  # watches in a row that expired right after their LIST
 
     @property
     def kind(self) -> str:
@@ -138,6 +151,12 @@ class Reflector:
         which in a quiet cluster may be minutes after the server is back.)"""
         with self._response_lock:
             return self._streak.failures > 0 and self._response is None
+
+    @property
+    def stale(self) -> bool:
+        """Whether what it delivered is known to be behind: its watch went silent and no
+        new one is open yet."""
+        return self._silent
 
     @property
     def resume_from(self) -> str | None:
@@ -161,8 +180,17 @@ class Reflector:
         try:
             while not self._stop.is_set():
                 if self._resume_from is None:
+                    self._wait_out_expiries()
                     self._relist()
+                    self._fresh_list = True
+                delivered = self._delivered
                 reason = self._watch()
+                # A watch that expires before delivering anything of the list it follows
+                # (a server, or a proxy, answering 410 to every watch) would make the
+                # LISTs back to back: hundreds a second, each of every object.
+                storm = reason == "expired" and self._fresh_list and delivered == self._delivered
+                self._expiries = self._expiries + 1 if storm else 0
+                self._fresh_list = self._fresh_list and reason == "expired"
                 if not self._stop.is_set():
                     self._hooks.on_watch_restart(self.kind, reason)
         except ApiError:
@@ -174,6 +202,18 @@ class Reflector:
             self._resume_from = None
             if not self._stop.is_set():
                 raise
+
+    def _wait_out_expiries(self) -> None:
+        """Before a LIST that follows watches expiring right after their LIST: the backoff
+        every other failure gets, logged once per streak."""
+        if not self._expiries:
+            return
+        if self._expiries == 1:
+            log.warning(
+                "watch expired right after its list; listing again with backoff",
+                extra={"fields": {"kind": self.kind}},
+            )
+        self._stop.wait(self._settings.backoff.delay(self._expiries))
 
     def _relist(self) -> None:
         self._hooks.on_relist(self.kind)
@@ -222,7 +262,8 @@ class Reflector:
         timeout = (self._settings.connect_timeout, self._settings.list_read_timeout)
         response = open_get(self._client, self.resource.path, query, timeout, "LIST")
         with self._tracking(response):
-            return read_list(response, f"LIST {self.resource.path}")
+            resource = self.resource
+            return read_list(response, f"LIST {resource.path}", resource.kind, resource.api_version)
 
     def _watch(self) -> str:
         """One watch from the resume point, until it ends; why it ended."""
@@ -238,9 +279,12 @@ class Reflector:
         if self._resume_from:
             query.append(("resourceVersion", self._resume_from))
         query.extend(self._selector())
-        timeout = (settings.connect_timeout, seconds + settings.read_margin)
+        silence = min(seconds + settings.read_margin, settings.idle_timeout)
+        timeout = (settings.connect_timeout, silence)
         try:
             response = open_get(self._client, self.resource.path, query, timeout, "WATCH")
+            # Open from our resume point: the server replays whatever we missed.
+            self._silent = False
             with self._tracking(response):
                 try:
                     for event in json_lines(response, f"WATCH {self.resource.path}"):
@@ -248,7 +292,8 @@ class Reflector:
                             break
                         self._apply(event)
                         self._streak.succeeded()
-                except ResourceExpired:
+                        self._told_silent = False
+                except (ResourceExpired, StreamSilent):
                     raise
                 except ApiError:
                     if not self._stop.is_set():
@@ -257,6 +302,16 @@ class Reflector:
         except ResourceExpired:
             self._resume_from = None
             return "expired"
+        except StreamSilent:
+            # What happened since the last event is unknown until a new watch is open.
+            self._silent = True
+            if not self._told_silent:
+                log.warning(
+                    "watch silent, taken for dead; starting it again",
+                    extra={"fields": {"kind": self.kind, "seconds": round(silence, 1)}},
+                )
+                self._told_silent = True
+            return "silent"
         self._streak.succeeded()
         return "closed"
 
@@ -275,6 +330,7 @@ class Reflector:
                 deliver(self._sink, self.resource, obj)
         # Every event moves the resume point, whatever it was about.
         self._resume_from = resource_version(obj) or None
+        self._delivered += 1
 
     def _selector(self) -> list[tuple[str, str]]:
         selector = self.resource.field_selector

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -158,3 +159,93 @@ def test_a_streak_waits_longer_with_each_failure_and_starts_over_after_a_success
     run(attempt)
     assert waits == [0.001, 0.002, 0.004]
     assert streak.failures == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"apiVersion": "v1", "kind": "ServiceList", "metadata": {"resourceVersion": "9"}},
+        {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": []},
+        {"apiVersion": "apps/v1", "kind": "ServiceList", "metadata": {}, "items": []},
+        {"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 200},
+    ],
+    ids=["empty", "no-items", "wrong-kind", "wrong-api-version", "a-status"],
+)
+def test_a_list_that_is_not_the_list_asked_for_is_retried_and_deletes_nothing(
+    api: KubeApi, sink: RecordingSink, body: dict[str, Any]
+) -> None:
+    api.create(service("web"))
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls) as reflector:
+        synced(reflector)
+        api.wait_for_watches()
+        api.garble_lists(body, body)
+        api.compact()  # the next watch gets 410: a LIST follows, answered with `body` twice
+        api.drop_watches()
+        wait_for(lambda: len(api.requests("list", "/api/v1/services")) >= 4, what="a good list")
+        sink.wait_for(lambda s: len(s.calls_named("replace")) >= 2, "the good list's replace")
+    replaces = [call[2] for call in sink.calls_named("replace")]
+    assert all(set(values) == {("default", "web")} for values in replaces), replaces
+    assert sink.calls_named("delete") == []
+    assert calls.errors.count("Service") >= 2  # each garbled answer a failure, retried
+
+
+def test_a_storm_of_410_after_each_list_relists_with_backoff_not_back_to_back(
+    api: KubeApi, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "ipvsctl.sources.api.watch")
+    api.create(service("web"))
+    paced = replace(QUICK, backoff=Backoff(initial=0.1, cap=0.4, jitter=0.0))
+    with reflecting(api, SERVICES, sink, settings=paced) as reflector:
+        synced(reflector)
+        api.wait_for_watches()
+        storm = 6
+        api.expire_watches(storm)
+        started = time.monotonic()
+        api.drop_watches()
+        # The storm is over once a watch is established again after its last 410.
+        wait_for(
+            lambda: len(api.requests("list", "/api/v1/services")) == 1 + storm,
+            what="a list per expired watch",
+        )
+        api.wait_for_watches()
+        took = time.monotonic() - started
+        api.create(service("db", cluster_ip="10.96.0.11"))
+        sink.wait_for(lambda s: ("default", "db") in s.held("Service"), "db after the storm")
+    # Each LIST after the first expiry waited its backoff: 0.1 + 0.2 + 0.4 + 0.4 + 0.4 s
+    # at least (the first expiry follows a watch that had run: no wait before its LIST).
+    assert took >= 0.1 + 0.2 + 0.4 * 3
+    assert len(api.requests("list", "/api/v1/services")) == 1 + storm
+    warnings = [r for r in caplog.records if r.name == "ipvsctl.sources.api.watch"]
+    assert [r.getMessage() for r in warnings] == [
+        "watch expired right after its list; listing again with backoff"
+    ]
+
+
+def test_a_silent_watch_is_taken_for_dead_started_again_and_stale_meanwhile(
+    api: KubeApi, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "ipvsctl.sources.api.watch")
+    settings = replace(
+        QUICK, idle_timeout=0.5, backoff=Backoff(initial=0.5, cap=0.5, jitter=0.0)
+    )
+    calls = HookCalls()
+    with reflecting(api, SERVICES, sink, calls, settings) as reflector:
+        synced(reflector)
+        api.wait_for_watches()
+        version = reflector.resume_from
+        assert not reflector.stale
+        # The open watch stays open and says nothing; the next two are refused.
+        api.fail_reads(503, 503)
+        wait_for(lambda: reflector.stale, what="the silent watch taken for dead")
+        wait_for(lambda: not reflector.stale, what="a new watch open")
+        watches = api.wait_for_requests(4, "watch", "/api/v1/services")
+        # Started again from where it was: nothing listed again.
+        assert {w.params["resourceVersion"] for w in watches} == {version}
+        api.create(service("db", cluster_ip="10.96.0.11"))
+        sink.wait_for(lambda s: ("default", "db") in s.held("Service"), "db after the silence")
+    assert ("Service", "silent") in calls.restarts
+    assert calls.relists == ["Service"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "ipvsctl.sources.api.watch"]
+    assert messages == ["watch silent, taken for dead; starting it again"]
