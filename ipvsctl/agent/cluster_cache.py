@@ -32,16 +32,18 @@ class Changes(NamedTuple):
     `services`: each changed Service (namespace, name) with the monotonic time
     its first unseen change arrived (for the event-to-kernel latency).
     `node`: this Node changed (its addresses or zone). `invalid`: objects that
-    became invalid, with their problems, to report once each.
+    became invalid, with their problems, to report once each. `reconnected`: the
+    API server answers again after failures (a full sync shows the agent whole).
     """
 
     services: dict[ObjectKey, float]
     node: bool = False
     invalid: tuple[tuple[ObjectRef, tuple[ObjectError, ...]], ...] = ()
+    reconnected: bool = False  # a reflector reached the API server again after failures
 
     @property
     def empty(self) -> bool:
-        return not self.services and not self.node and not self.invalid
+        return not self.services and not self.node and not self.invalid and not self.reconnected
 
 
 class ClusterCache:
@@ -58,17 +60,29 @@ class ClusterCache:
         self._node_changed = False
         self._new_invalid: list[tuple[ObjectRef, tuple[ObjectError, ...]]] = []
         self._woken = False
+        self._reconnected = False
 
     # --- the sink the reflectors write to -------------------------------------------
 
-    def replace(self, kind: str, values: Mapping[ObjectKey, object]) -> None:
-        """After a (re)list: `values` is every object of `kind`; the rest are gone."""
+    def replace(
+        self,
+        kind: str,
+        values: Mapping[ObjectKey, object],
+        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+    ) -> None:
+        """After a (re)list: `values` is every valid object of `kind`, `invalid` every
+        malformed one (whose last good version stays); the rest are gone."""
         with self._changed:
             held = self._held(kind)
-            for key in [key for key in held if key not in values]:
+            for key in [key for key in held if key not in values and key not in invalid]:
                 self._delete(kind, key)
+            for which, key in [k for k in self._invalid if k[0] == kind]:
+                if key not in invalid and key not in values:
+                    del self._invalid[(which, key)]  # gone while we were not watching
             for key, value in values.items():
                 self._upsert(kind, key, value)
+            for key, errors in invalid.items():
+                self._mark_invalid(kind, key, errors)
             self._changed.notify_all()
 
     def upsert(self, kind: str, key: ObjectKey, value: object) -> None:
@@ -82,14 +96,10 @@ class ClusterCache:
             self._changed.notify_all()
 
     def invalid(self, kind: str, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
-        """A malformed object: it is as good as absent, and reported once per problem set."""
+        """A malformed new version: the last good one held (if any) stays, so the Service
+        keeps what it had; reported once per problem set."""
         with self._changed:
-            problems = tuple(errors)
-            told = self._invalid.get((kind, key))
-            self._delete(kind, key)
-            if told != problems:
-                self._new_invalid.append((ObjectRef(kind, *key), problems))
-            self._invalid[(kind, key)] = problems
+            self._mark_invalid(kind, key, errors)
             self._changed.notify_all()
 
     # --- what the engine reads ------------------------------------------------------
@@ -99,8 +109,11 @@ class ClusterCache:
         with self._changed:
             if not self._has_changes() and not self._woken:
                 self._changed.wait(timeout)
-            changes = Changes(self._pending, self._node_changed, tuple(self._new_invalid))
+            changes = Changes(
+                self._pending, self._node_changed, tuple(self._new_invalid), self._reconnected
+            )
             self._pending, self._node_changed, self._new_invalid = {}, False, []
+            self._reconnected = False
             return changes
 
     def slices_of(self, key: ObjectKey) -> list[EndpointSlice]:
@@ -116,6 +129,12 @@ class ClusterCache:
         with self._changed:
             return list(self.services.values()), list(self._slices.values())
 
+    def reconnected(self, kind: str) -> None:
+        """A reflector (of `kind`) reached the API server again after failures."""
+        with self._changed:
+            self._reconnected = True
+            self._changed.notify_all()
+
     def wake(self) -> None:
         """End every `take_changes` wait from now on at once (shutdown)."""
         with self._changed:
@@ -125,7 +144,7 @@ class ClusterCache:
     # --- internals (under the lock) -------------------------------------------------
 
     def _has_changes(self) -> bool:
-        return bool(self._pending or self._node_changed or self._new_invalid)
+        return bool(self._pending or self._node_changed or self._new_invalid or self._reconnected)
 
     def _held(self, kind: str) -> Mapping[ObjectKey, object]:
         if kind == SERVICE:
@@ -156,6 +175,12 @@ class ClusterCache:
         elif kind == NODE and isinstance(value, NodeInfo) and self.node != value:
             self.node = value
             self._node_changed = True
+
+    def _mark_invalid(self, kind: str, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
+        problems = tuple(errors)
+        if self._invalid.get((kind, key)) != problems:
+            self._new_invalid.append((ObjectRef(kind, *key), problems))
+        self._invalid[(kind, key)] = problems
 
     def _delete(self, kind: str, key: ObjectKey) -> None:
         self._invalid.pop((kind, key), None)

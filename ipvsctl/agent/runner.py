@@ -42,7 +42,7 @@ from ipvsctl.reconcile.options import (
 from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts, forget_udp_flow
 from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.sources.api.client import api_client
-from ipvsctl.sources.api.watch import ReflectorHooks, cluster_reflectors
+from ipvsctl.sources.api.watch import ReflectorHooks, WatchSettings, cluster_reflectors
 from ipvsctl.state.nodeport_record import NodeportRecord
 
 log = logging.getLogger("ipvsctl.agent")
@@ -58,6 +58,7 @@ class AgentOptions(NamedTuple):
     log_format: str = "text"
     metrics_address: str = "127.0.0.1:10249"
     healthz_address: str = "0.0.0.0:10256"
+    api_idle_timeout: float = 120.0  # a watch silent this long is started again
 
 
 class Agent:
@@ -68,7 +69,6 @@ class Agent:
     ) -> None:
         self.options, self.stop, self.node = options, stop, node
         self.metrics = AgentMetrics()
-        self.health = SyncHealth(options.sync_period)
         self.cache = ClusterCache()
         self.offered = node.schedulers() or frozenset()
         self.engine_options = check_options(options.engine, self.offered)
@@ -96,8 +96,15 @@ class Agent:
             on_watch_restart=self.metrics.watch_restarted,
             on_relist=self.metrics.relisted,
             on_api_error=self.metrics.api_error,
+            on_reconnect=self.cache.reconnected,
         )
-        self.reflectors = cluster_reflectors(self.client, node_name, self.cache, stop, hooks)
+        settings = WatchSettings(idle_timeout=options.api_idle_timeout)
+        self.reflectors = cluster_reflectors(
+            self.client, node_name, self.cache, stop, hooks, settings
+        )
+        self.health = SyncHealth(
+            options.sync_period, stale=lambda: any(r.stale for r in self.reflectors)
+        )
         # kube-proxy serves them on the --nodeport-addresses addresses, else on all.
         bind: tuple[str, ...] = ()
         if self.engine_options.nodeport_cidrs:
@@ -197,6 +204,8 @@ class Agent:
             self.rejections.report_malformed(changes.invalid)
             if changes.node and self._reconfigure(engine):
                 schedule.node_changed()
+            if changes.reconnected:
+                schedule.full_now()
             if changes.services:
                 schedule.sync_starts()
                 if schedule.repairing:  # translated now, carried out by the repair sync
@@ -235,7 +244,12 @@ class Agent:
         more = self.cache.take_changes(0)
         services = dict(more.services)
         services.update(changes.services)  # the earlier arrival time stands
-        return Changes(services, changes.node or more.node, changes.invalid + more.invalid)
+        return Changes(
+            services,
+            changes.node or more.node,
+            changes.invalid + more.invalid,
+            changes.reconnected or more.reconnected,
+        )
 
     def _sync_services(self, engine: NodeEngine, services: dict[ObjectKey, float]) -> bool:
         started = time.monotonic()

@@ -88,6 +88,11 @@ class SyncSchedule:
         in line. The retry delay is left as it stands."""
         self._repair, self._next_full = True, self._clock()
 
+    def full_now(self) -> None:
+        """A full sync now (the API server answers again: one sync in step with it makes
+        the agent healthy at once), repairing or not as before."""
+        self._next_full = min(self._next_full, self._clock())
+
     def incremental_done(self, ok: bool) -> None:
         """A failed incremental sync leaves the table unknown: repair it after the
         retry delay. Only a full sync ends a repair."""

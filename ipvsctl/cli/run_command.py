@@ -115,6 +115,14 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
 @click.option(
     "--healthz-address", default="0.0.0.0:10256", show_default=True, help="host:port of /healthz."
 )
+@click.option(
+    "--api-idle-timeout",
+    type=Duration(),
+    default="2m",
+    show_default=True,
+    help="A watch that delivers nothing, not even a bookmark (the API server sends one "
+    "about every minute), for this long is taken for dead and started again.",
+)
 def run(
     kubeconfig: str | None,
     node_name: str,
@@ -131,6 +139,7 @@ def run(
     log_format: str,
     metrics_address: str,
     healthz_address: str,
+    api_idle_timeout: float,
 ) -> None:
     """Run the node agent: keep IPVS in step with the API server's Services and EndpointSlices."""
     # Imported here: `apply` and friends need none of the agent (nor the API client).
@@ -140,8 +149,9 @@ def run(
     from ipvsctl.reconcile import EngineOptions, OptionError
     from ipvsctl.sources.api.client import ApiConfigError
 
-    if sync_period <= 0:
-        raise click.BadParameter("must be more than 0s", param_hint="--sync-period")
+    for value, flag in ((sync_period, "--sync-period"), (api_idle_timeout, "--api-idle-timeout")):
+        if value <= 0:
+            raise click.BadParameter("must be more than 0s", param_hint=flag)
     options = AgentOptions(
         engine=EngineOptions(
             node_name=node_name,
@@ -160,6 +170,7 @@ def run(
         log_format=log_format,
         metrics_address=metrics_address,
         healthz_address=healthz_address,
+        api_idle_timeout=api_idle_timeout,
     )
     stop = threading.Event()
 

@@ -64,8 +64,7 @@ class SyncReport(NamedTuple):
     and whether the copy of the table may be wrong (the next sync must be a full one).
 
     `done` is what was carried out of the plan's link, address and sysctl steps (its
-    IPVS changes are `changes`, less `refused`). `stopped`: the NodePort record could
-    not be written, so nothing was changed (`problems` says why)."""
+    IPVS changes are `changes`, less `refused`)."""
 
     changes: tuple[IpvsChange, ...] = ()
     refused: tuple[ChangeFailure, ...] = ()
@@ -74,7 +73,6 @@ class SyncReport(NamedTuple):
     netfilter: NetfilterPlan | None = None  # the table's transaction, when one was sent
     netfilter_refused: bool = False
     done: Plan = Plan()
-    stopped: bool = False
 
 
 class FullPlan(NamedTuple):
@@ -199,8 +197,6 @@ class NodeEngine:
         self.table = TableCopy(facts.virtual_servers)
         self.bound = set(facts.bound_addresses)
         report = self._carry_out(plan, desired.virtual_servers, full.netfilter)
-        if report.stopped:
-            return report
         if full.netfilter_unread:  # IPVS goes on; the table waits for the next (repair) sync
             report = report._replace(
                 problems=(*report.problems, full.netfilter_unread), must_resync=True
@@ -246,31 +242,44 @@ class NodeEngine:
         wanted: Sequence[DesiredVirtualServer],
         netfilter: NetfilterPlan | None = None,
     ) -> SyncReport:
-        """Carry the plans out: the NodePort record first, then the netfilter table, then
-        the rest (`_carry_out_ipvs`)."""
+        """Carry the plans out: the NodePort record first (`_record_nodeports`), then the
+        netfilter table, then the rest (`_carry_out_ipvs`)."""
         nft = self.ports.nft
         send_netfilter = netfilter is not None and nft is not None and not netfilter.is_empty
         if plan.is_empty and not send_netfilter:
             return SyncReport()
-        # Recorded before the first change, so a crash half-way still knows them ours;
-        # a record that cannot be written stops everything.
-        nodeports = nodeport_keys_to_record(wanted)
-        if not nodeports <= self.record.keys:
-            problem = self.record.write(self.record.keys | nodeports)
-            if problem:
-                return SyncReport(problems=(problem,), must_resync=True, stopped=True)
+        plan, unrecorded = self._record_nodeports(plan, wanted)
         if not send_netfilter:
-            return self._carry_out_ipvs(plan)
+            return self._with_problem(self._carry_out_ipvs(plan), unrecorded)
         assert netfilter is not None and nft is not None
         problem = carry_out_netfilter(netfilter, nft)
         report = self._carry_out_ipvs(plan)
         # A refused transaction leaves the tally ahead of the table: a full sync reads it.
-        return report._replace(
-            problems=(problem, *report.problems) if problem else report.problems,
-            must_resync=report.must_resync or bool(problem),
-            netfilter=netfilter,
-            netfilter_refused=bool(problem),
-        )
+        report = report._replace(netfilter=netfilter, netfilter_refused=bool(problem))
+        return self._with_problem(self._with_problem(report, problem), unrecorded)
+
+    def _record_nodeports(
+        self, plan: Plan, wanted: Sequence[DesiredVirtualServer]
+    ) -> tuple[Plan, str]:
+        """Record the NodePorts about to be added before the first change, so a crash
+        half-way still knows them ours. A record that cannot be written holds back
+        those NodePorts alone (a problem line; the repair sync tries again): every
+        other Service is still programmed."""
+        nodeports = nodeport_keys_to_record(wanted)
+        if nodeports <= self.record.keys:
+            return plan, ""
+        problem = self.record.write(self.record.keys | nodeports)
+        if not problem:
+            return plan, ""
+        unrecorded = nodeports - self.record.keys
+        held_back = tuple(c for c in plan.ipvs if c.service.key not in unrecorded)
+        return plan._replace(ipvs=held_back), problem
+
+    @staticmethod
+    def _with_problem(report: SyncReport, problem: str) -> SyncReport:
+        if not problem:
+            return report
+        return report._replace(problems=(problem, *report.problems), must_resync=True)
 
     def _carry_out_ipvs(self, plan: Plan) -> SyncReport:
         """Carry the plan out as `apply` does (interface and addresses, sysctls, IPVS, then

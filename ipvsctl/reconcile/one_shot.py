@@ -93,9 +93,12 @@ def reconcile_manifests(
         full = engine.plan_full(listing)
         if not apply:
             return Outcome(plan=full.plan, netfilter=full.netfilter)
+        # All or nothing, unlike the agent's syncs: a record that cannot be written is
+        # exit 2 before anything changes.
+        nodeports = nodeport_keys_to_record(full.desired.virtual_servers)
+        if not nodeports <= record.keys and (problem := record.write(record.keys | nodeports)):
+            raise OptionError(problem)
         report = engine.carry_out_full(full)
-    if report.stopped:
-        raise OptionError(report.problems[0])
     done = report.done._replace(ipvs=report.changes)
     return Outcome(
         plan=without(done, report.refused),

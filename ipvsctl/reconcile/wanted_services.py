@@ -31,8 +31,9 @@ class ServiceSource(Protocol):
 
 
 class WantedServices:
-    """Not thread-safe: one thread calls it. `rejected` holds each Service's problems
-    (it contributes what is valid of it, nothing else)."""
+    """Not thread-safe: one thread calls it. `rejected` holds each Service's problems:
+    a Service that was never valid contributes nothing; one whose latest version is
+    invalid contributes what its last good version gives."""
 
     def __init__(self, config: TranslateConfig) -> None:
         self.config = config
@@ -41,6 +42,8 @@ class WantedServices:
         self.owner: dict[ServiceKey, ObjectKey] = {}
         self.waiting: dict[ServiceKey, set[ObjectKey]] = {}  # refused a key someone else has
         self.rejected: dict[ObjectKey, tuple[ObjectError, ...]] = {}
+        # Each Service's last version that translated without a problem.
+        self.last_good: dict[ObjectKey, Service] = {}
         self.users: Counter[str] = Counter()  # bound address -> virtual servers on it
         self.real_servers = 0
 
@@ -71,9 +74,18 @@ class WantedServices:
     ) -> set[ObjectKey]:
         servers: tuple[DesiredVirtualServer, ...] = ()
         errors: list[ObjectError] = []
-        if service is not None:
-            translated, problems = translate_service(service, source.slices_of(key), self.config)
+        if service is None:
+            self.last_good.pop(key, None)
+        else:
+            slices = source.slices_of(key)
+            translated, problems = translate_service(service, slices, self.config)
             errors.extend(problems)
+            if not problems:
+                self.last_good[key] = service
+            elif key in self.last_good:
+                # A live Service whose update is invalid (a scheduler typo) keeps what
+                # its last good version gives, with today's endpoints, until it is fixed.
+                translated, _ = translate_service(self.last_good[key], slices, self.config)
             kept = []
             for server in translated:
                 owner = self.owner.get(server.key, key)

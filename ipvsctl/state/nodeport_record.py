@@ -51,17 +51,18 @@ def _key_to_json(key: ServiceKey) -> list[int | str]:
 
 
 def read_nodeports(path: Path) -> frozenset[ServiceKey]:
-    """The recorded keys; none when there is no record. A damaged record owns nothing:
-    wrongly owning a foreign virtual server is worse than leaving one of ours behind."""
+    """The recorded keys; none when there is no record, or none that can be read. A
+    damaged record owns nothing: wrongly owning a foreign virtual server is worse than
+    leaving one of ours behind."""
     try:
         entries = json.loads(path.read_text())
         return frozenset(
             ServiceKey(int(f), int(p), str(a), int(port), int(mark))
             for f, p, a, port, mark in entries["nodeports"]
         )
-    except FileNotFoundError:
-        return frozenset()
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
+        # Missing, unreadable (a directory that is a file, no permission) or damaged:
+        # owning nothing leaves ours behind, which a readable record mends later.
         return frozenset()
 
 

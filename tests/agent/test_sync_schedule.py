@@ -272,3 +272,14 @@ def test_a_node_change_leaves_the_retry_delay_as_it_stands() -> None:
     assert plan.full_due()
     full_sync(clock, plan, ok=False)
     assert wait_for_full(clock, plan) == 8.0
+
+
+def test_the_api_server_back_makes_a_full_sync_due_now_without_a_repair() -> None:
+    clock = Clock()
+    schedule = SyncSchedule(30.0, started_ok=True, clock=clock)
+    clock.now += 5.0
+    assert not schedule.full_due()
+    schedule.full_now()
+    assert schedule.full_due() and not schedule.repairing
+    schedule.full_done(True)
+    assert schedule.timeout(draining=False) == 30.0

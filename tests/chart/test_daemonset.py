@@ -27,6 +27,7 @@ CONTRACT_DEFAULT_ARGS = [
     "--sync-period=30s",
     "--min-sync-period=0s",
     "--graceful-period=15m",
+    "--api-idle-timeout=2m",
     "--log-format=text",
     "--metrics-address=127.0.0.1:10249",
     "--healthz-address=0.0.0.0:10256",
@@ -112,6 +113,7 @@ def test_container_runs_ipvsctl_run_with_the_contract_defaults(defaults: list[Ma
         ({"syncPeriod": "1m30s"}, "--sync-period=1m30s"),
         ({"minSyncPeriod": "1s"}, "--min-sync-period=1s"),
         ({"gracefulPeriod": "5m"}, "--graceful-period=5m"),
+        ({"apiIdleTimeout": "45s"}, "--api-idle-timeout=45s"),
         ({"nodePortAddresses": ["10.0.0.0/8"]}, "--nodeport-addresses=10.0.0.0/8"),
         (
             {"nodePortAddresses": ["10.0.0.0/8", "fd00::/64"]},

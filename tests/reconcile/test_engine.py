@@ -101,7 +101,7 @@ def test_one_endpoint_added_is_one_operation_without_a_dump(node: Node) -> None:
 
 def test_an_unchanged_relist_sends_nothing(node: Node) -> None:
     node.start()
-    node.cache.replace(SERVICE, {("shop", "web"): service("web", "10.96.0.1")})
+    node.cache.replace(SERVICE, {("shop", "web"): service("web", "10.96.0.1")}, {})
     assert node.cache.take_changes(0).empty
 
 
@@ -174,6 +174,36 @@ def test_a_bad_service_is_rejected_and_the_others_served(node: Node) -> None:
     assert "fastest" in str(node.engine.rejected[("shop", "bad")][0])
 
 
+def test_a_live_service_made_invalid_keeps_its_last_good_virtual_server_until_fixed(
+    node: Node,
+) -> None:
+    node.start()
+    typo = service("web", "10.96.0.1", annotations=(("ipvsctl.io/scheduler", "rrr"),))
+    node.cache.upsert(SERVICE, ("shop", "web"), typo)
+    assert node.sync() == []  # nothing deleted
+    assert "rrr" in str(node.engine.rejected[("shop", "web")][0])
+    # Its endpoints still follow the slices, as the last good version has them.
+    node.cache.upsert(
+        SLICE, ("shop", "web-1"), endpoint_slice("web", "10.244.1.1", "10.244.1.2", "10.244.1.3")
+    )
+    assert node.sync() == ["-a -t 10.96.0.1:80 -r 10.244.1.3:8080 -m -w 1"]
+    fixed = service("web", "10.96.0.1", annotations=(("ipvsctl.io/scheduler", "lc"),))
+    node.cache.upsert(SERVICE, ("shop", "web"), fixed)
+    assert node.sync() == ["-E -t 10.96.0.1:80 -s lc"]
+    assert node.engine.rejected == {}
+
+
+def test_a_deleted_service_forgets_its_last_good_version(node: Node) -> None:
+    node.start()
+    node.cache.delete(SERVICE, ("shop", "web"))
+    node.sync()
+    typo = service("web", "10.96.0.1", annotations=(("ipvsctl.io/scheduler", "rrr"),))
+    node.cache.upsert(SERVICE, ("shop", "web"), typo)
+    assert node.sync() == []
+    assert node.engine.by_key == {}
+    assert node.engine.rejected
+
+
 def test_a_key_taken_by_another_service_is_given_when_it_is_freed(node: Node) -> None:
     node.start()
     twin = service("twin", "10.96.0.1")
@@ -217,6 +247,33 @@ def test_a_nodeport_is_recorded_before_it_is_added(node: Node, tmp_path: Path) -
     node.cache.delete(SERVICE, ("shop", "web"))
     assert "-D -t 192.168.0.10:30080" in node.sync()
     assert not (tmp_path / "nodeports.json").exists()
+
+
+def test_a_record_that_cannot_be_written_holds_back_its_nodeports_alone(
+    node: Node, tmp_path: Path
+) -> None:
+    node.start()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    node.engine.record = NodeportRecord(blocked / "nodeports.json")
+    ports = (ServicePort("p", TCP, 80, 30080),)
+    node.cache.upsert(
+        SERVICE, ("shop", "web"), service("web", "10.96.0.1", type="NodePort", ports=ports)
+    )
+    node.cache.upsert(SERVICE, ("shop", "api"), service("api", "10.96.0.2"))
+    node.cache.upsert(SLICE, ("shop", "api-1"), endpoint_slice("api", "10.244.2.1"))
+    changes = node.cache.take_changes(0)
+    report = node.engine.sync_services(node.engine.retranslate(changes.services, node.cache))
+    sent = [change_line(c) for c in report.changes]
+    assert sent == ["-A -t 10.96.0.2:80 -s rr", "-a -t 10.96.0.2:80 -r 10.244.2.1:8080 -m -w 1"]
+    assert report.must_resync
+    assert report.problems[0].startswith(f"NodePort record {blocked / 'nodeports.json'}: ")
+    # Once it can be written, the repair sync adds the NodePort.
+    node.engine.record = NodeportRecord(tmp_path / "nodeports.json")
+    node.kernel.take_sent()
+    assert "-A -t 192.168.0.10:30080 -s rr" in [
+        change_line(c) for c in node.engine.full_sync().changes
+    ]
 
 
 class RefusingDeletes(FakeIpvs):

@@ -22,11 +22,22 @@ class RecordingSink:
         self.problems: dict[str, dict[ObjectKey, list[ObjectError]]] = {}
         self._changed = threading.Condition()
 
-    def replace(self, kind: Kind, values: Mapping[ObjectKey, ClusterValue]) -> None:
+    def replace(
+        self,
+        kind: Kind,
+        values: Mapping[ObjectKey, ClusterValue],
+        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+    ) -> None:
         with self._changed:
             self.calls.append(("replace", kind, dict(values)))
-            self.state[kind] = dict(values)
+            # As the agent's cache: a malformed object keeps its last good version.
+            held = self.state.get(kind, {})
+            kept = {key: held[key] for key in invalid if key in held}
+            self.state[kind] = {**kept, **values}
             self.problems[kind] = {}
+            for key, errors in invalid.items():
+                self.calls.append(("invalid", kind, key, list(errors)))
+                self.problems[kind][key] = list(errors)
             self._changed.notify_all()
 
     def upsert(self, kind: Kind, key: ObjectKey, value: ClusterValue) -> None:
@@ -46,7 +57,6 @@ class RecordingSink:
     def invalid(self, kind: Kind, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
         with self._changed:
             self.calls.append(("invalid", kind, key, list(errors)))
-            self.state.setdefault(kind, {}).pop(key, None)
             self.problems.setdefault(kind, {})[key] = list(errors)
             self._changed.notify_all()
 

@@ -31,12 +31,14 @@ class HookCalls:
         self.restarts: list[tuple[str, str]] = []
         self.relists: list[str] = []
         self.errors: list[str] = []
+        self.reconnects: list[str] = []
 
     def hooks(self) -> ReflectorHooks:
         return ReflectorHooks(
             on_watch_restart=lambda kind, reason: self.restarts.append((kind, reason)),
             on_relist=self.relists.append,
             on_api_error=self.errors.append,
+            on_reconnect=self.reconnects.append,
         )
 
 

@@ -2,9 +2,10 @@
 
 The agent records every successful reconcile in a `SyncHealth`; the kubelet's
 liveness and readiness probes, and the Service health check ports
-(`service_health`), ask it. Healthy means: a first sync happened, and the
-last one is no older than twice the sync period (one missed full resync is
-tolerated, two are not). The body keeps kube-proxy's field names
+(`service_health`), ask it. Healthy means: a first sync happened, the last one
+is no older than twice the sync period (one missed full resync is tolerated,
+two are not), and the agent does not know its view of the API to be stale (a
+watch that went silent, until a new one is open: `stale`). The body keeps kube-proxy's field names
 (`pkg/proxy/healthcheck/proxy_health.go`: lastUpdated, currentTime, healthy)
 so tooling written for kube-proxy's port 10256 reads it unchanged.
 """
@@ -51,11 +52,17 @@ class SyncHealth:
     date); tests inject one.
     """
 
-    def __init__(self, sync_period: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        sync_period: float,
+        clock: Callable[[], float] = time.time,
+        stale: Callable[[], bool] = lambda: False,
+    ) -> None:
         if sync_period <= 0:
             raise ValueError("sync_period must be positive")
         self.timeout = 2 * sync_period
         self._clock = clock
+        self._stale = stale
         self._lock = threading.Lock()
         self._last: float | None = None
         self._virtual = 0
@@ -74,7 +81,7 @@ class SyncHealth:
             last, virtual, real = self._last, self._virtual, self._real
         # A clock stepped backwards makes `now - last` negative: still healthy,
         # which is right, since a sync did just happen.
-        healthy = last is not None and now - last <= self.timeout
+        healthy = last is not None and now - last <= self.timeout and not self._stale()
         return HealthStatus(healthy, last, now, virtual, real)
 
     def is_healthy(self) -> bool:

@@ -75,16 +75,45 @@ class FailureStreak:
         return self.backoff.delay(self.failures)
 
 
-def retrying(streak: FailureStreak, stop: threading.Event) -> tenacity.Retrying:
+class RetryWake:
+    """The backoff waits of reflectors that share an API server: one that reaches the
+    server again ends every other's wait (the server is back for all of them, and a
+    reflector still waiting out a 30 s backoff leaves the agent's view, and its health,
+    behind for no reason), and so does `stop`."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._changed = threading.Condition()
+        self._pokes = 0
+
+    def wait(self, seconds: float) -> None:
+        with self._changed:
+            pokes = self._pokes
+            self._changed.wait_for(
+                lambda: self._pokes != pokes or self._stop.is_set(), timeout=seconds
+            )
+
+    def poke(self) -> None:
+        with self._changed:
+            self._pokes += 1
+            self._changed.notify_all()
+
+
+def retrying(
+    streak: FailureStreak, stop: threading.Event, wake: RetryWake | None = None
+) -> tenacity.Retrying:
     """Retries of any exception, with the streak's backoff; the waits end as soon as
-    `stop` is set, and no try starts after it."""
+    `stop` is set (or `wake` is poked), and no try starts after it."""
 
     def count_failure(retry_state: tenacity.RetryCallState) -> None:
         outcome = retry_state.outcome
         streak.failed(outcome.exception() if outcome is not None else None)
 
     def pause(seconds: float) -> None:
-        stop.wait(seconds)
+        if wake is not None:
+            wake.wait(seconds)
+        else:
+            stop.wait(seconds)
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(Exception),

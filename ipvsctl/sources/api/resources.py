@@ -14,13 +14,14 @@ from typing import Any, Literal, Protocol
 
 from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Service
 from ipvsctl.sources.objects.any_kind import object_from_dict
+from ipvsctl.sources.objects.endpoint_slice import PartialSlice, slice_from_api
 from ipvsctl.sources.objects.metadata import Ignored
 from ipvsctl.sources.objects.node import node_from_dict
 
 Kind = Literal["Service", "EndpointSlice", "Node"]
 ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for the Node
 ClusterValue = Service | EndpointSlice | NodeInfo
-Decoded = ClusterValue | Ignored | list[ObjectError]
+Decoded = ClusterValue | PartialSlice | Ignored | list[ObjectError]
 
 
 class ClusterSink(Protocol):
@@ -32,9 +33,15 @@ class ClusterSink(Protocol):
     a change from a repeat.
     """
 
-    def replace(self, kind: Kind, values: Mapping[ObjectKey, ClusterValue]) -> None:
-        """After each (re)list: every valid object of `kind`; anything else held is gone.
-        The list's malformed objects follow as `invalid` calls."""
+    def replace(
+        self,
+        kind: Kind,
+        values: Mapping[ObjectKey, ClusterValue],
+        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+    ) -> None:
+        """After each (re)list: every valid object of `kind`, and the malformed ones with
+        their problems (each keeps the last good version held, if any); anything else
+        held is gone."""
 
     def upsert(self, kind: Kind, key: ObjectKey, value: ClusterValue) -> None:
         """An object was added or changed (or a watch replayed it unchanged)."""
@@ -44,7 +51,9 @@ class ClusterSink(Protocol):
         Service label). May name a key the sink does not hold."""
 
     def invalid(self, kind: Kind, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
-        """An object with problems: it counts as absent until it is fixed."""
+        """An object whose new version has problems: the last good version held, if any,
+        stays until a good one comes (one bad update never costs a Service); one never
+        good counts as absent."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ ENDPOINT_SLICES = Resource(
     "EndpointSlice",
     "discovery.k8s.io/v1",
     "/apis/discovery.k8s.io/v1/endpointslices",
-    object_from_dict,
+    slice_from_api,
 )
 
 
@@ -113,7 +122,10 @@ def deliver(sink: ClusterSink, resource: Resource, obj: dict[str, Any]) -> None:
     """Hand one added or modified object to the sink as what it now is."""
     key = object_key(obj)
     value = decode(resource, obj)
-    if isinstance(value, list):
+    if isinstance(value, PartialSlice):
+        sink.upsert(resource.kind, key, value.value)
+        sink.invalid(resource.kind, key, value.dropped)
+    elif isinstance(value, list):
         sink.invalid(resource.kind, key, value)
     elif isinstance(value, Ignored):
         sink.delete(resource.kind, key)  # it may have been one we read before this change

@@ -20,8 +20,9 @@ It follows the API server's contract as client-go's reflector does
 
 Each reflector runs in a daemon thread. `stop` ends it within a moment: a
 second thread waits for it and shuts the open response's socket, which ends
-a read that would otherwise wait for the next event, and a backoff wait is a
-wait on `stop`. (A request still waiting for its answer's headers, which an
+a read that would otherwise wait for the next event, and a backoff wait ends
+at `stop` (and when another reflector of the agent reaches the API server
+again: `RetryWake`). (A request still waiting for its answer's headers, which an
 API server sends at once for a watch, is bounded by its timeouts instead.)
 """
 
@@ -39,7 +40,7 @@ import urllib3
 from kubernetes import client as kube_client
 
 from ipvsctl.model.inputs import ObjectError
-from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import (
     ApiError,
     ListPage,
@@ -65,6 +66,7 @@ from ipvsctl.sources.api.resources import (
     resource_version,
     wanted,
 )
+from ipvsctl.sources.objects.endpoint_slice import PartialSlice
 from ipvsctl.sources.objects.metadata import Ignored
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class ReflectorHooks:
     on_watch_restart: Callable[[str, str], None] = _ignore
     on_relist: Callable[[str], None] = _ignore  # (kind): a full LIST starts
     on_api_error: Callable[[str], None] = _ignore  # (kind): a request failed
+    on_reconnect: Callable[[str], None] = _ignore  # (kind): answered again after failures
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Reflector:
         stop: threading.Event,
         hooks: ReflectorHooks | None = None,
         settings: WatchSettings | None = None,
+        wake: RetryWake | None = None,
     ) -> None:
         self.resource = resource
         self.synced = threading.Event()
@@ -127,6 +131,7 @@ class Reflector:
         self._stop = stop
         self._hooks = hooks or ReflectorHooks()
         self._settings = settings or WatchSettings()
+        self._wake = wake or RetryWake(stop)
         self._streak = FailureStreak(
             resource.kind, self._settings.backoff, lambda: self._hooks.on_api_error(resource.kind)
         )
@@ -171,7 +176,7 @@ class Reflector:
 
     def _run(self) -> None:
         try:
-            retrying(self._streak, self._stop)(self._list_and_watch)
+            retrying(self._streak, self._stop, self._wake)(self._list_and_watch)
         except Exception:  # only when stopping: every failure is retried until then
             if not self._stop.is_set():
                 log.exception("reflector ended", extra={"fields": {"kind": self.kind}})
@@ -220,15 +225,15 @@ class Reflector:
         decoded, version = self._list_everything()
         self._streak.succeeded()
         values: dict[ObjectKey, ClusterValue] = {}
-        problems: list[tuple[ObjectKey, list[ObjectError]]] = []
+        problems: dict[ObjectKey, list[ObjectError]] = {}
         for key, value in decoded.items():
-            if isinstance(value, list):
-                problems.append((key, value))
+            if isinstance(value, PartialSlice):
+                values[key], problems[key] = value.value, list(value.dropped)
+            elif isinstance(value, list):
+                problems[key] = value
             elif not isinstance(value, Ignored):
                 values[key] = value
-        self._sink.replace(self.resource.kind, values)
-        for key, errors in problems:
-            self._sink.invalid(self.resource.kind, key, errors)
+        self._sink.replace(self.resource.kind, values, problems)
         self._resume_from = version
         self.synced.set()
 
@@ -343,6 +348,10 @@ class Reflector:
             self._response = response
             if self._stop.is_set():
                 _cut(response)
+        if self._streak.failures:
+            # Answered after failures: the server is back, for the others too.
+            self._wake.poke()
+            self._hooks.on_reconnect(self.kind)
         try:
             yield
         finally:
@@ -352,6 +361,7 @@ class Reflector:
 
     def _close_on_stop(self) -> None:
         self._stop.wait()
+        self._wake.poke()
         with self._response_lock:
             if self._response is not None:
                 _cut(self._response)
@@ -374,6 +384,7 @@ def cluster_reflectors(
     settings: WatchSettings | None = None,
 ) -> list[Reflector]:
     """The agent's three reflectors (Services, EndpointSlices, this node's Node),
-    not yet started."""
+    not yet started; one reaching the API server again ends the others' backoff."""
     resources = (SERVICES, ENDPOINT_SLICES, node_resource(node_name))
-    return [Reflector(client, r, sink, stop, hooks, settings) for r in resources]
+    wake = RetryWake(stop)
+    return [Reflector(client, r, sink, stop, hooks, settings, wake) for r in resources]

@@ -9,7 +9,7 @@ no Service are skipped with a note: IPVS can use neither.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ipvsctl.model import AF_INET, AF_INET6, address_family, canonical_address
 from ipvsctl.model.inputs import (
@@ -26,14 +26,42 @@ FAMILIES = {"IPv4": int(AF_INET), "IPv6": int(AF_INET6)}
 FQDN = "FQDN"
 
 
+class PartialSlice(NamedTuple):
+    """An EndpointSlice less its malformed endpoints (`value`), and their problems."""
+
+    value: EndpointSlice
+    dropped: tuple[ObjectError, ...]
+
+
 def slice_from_dict(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[ObjectError]:
     """The EndpointSlice, a note on why it is left alone, or every problem found in it."""
     endpoint_slice = plain_slice(obj)
-    return endpoint_slice if endpoint_slice is not None else checked_slice(obj)
+    if endpoint_slice is not None:
+        return endpoint_slice
+    checked = checked_slice(obj, drop_bad_endpoints=False)
+    return checked.value if isinstance(checked, PartialSlice) else checked
 
 
-def checked_slice(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[ObjectError]:
-    """The EndpointSlice, a note on why it is left alone, or every problem found in it,
+def slice_from_api(
+    obj: Mapping[str, Any],
+) -> EndpointSlice | PartialSlice | Ignored | list[ObjectError]:
+    """As `slice_from_dict`, but an endpoint with a problem (an address such as
+    010.244.2.8) costs that endpoint alone: the agent serves the slice's others and
+    reports the problem (`PartialSlice`). `apply` refuses the whole input instead."""
+    endpoint_slice = plain_slice(obj)
+    if endpoint_slice is not None:
+        return endpoint_slice
+    checked = checked_slice(obj, drop_bad_endpoints=True)
+    if isinstance(checked, PartialSlice) and not checked.dropped:
+        return checked.value
+    return checked
+
+
+def checked_slice(
+    obj: Mapping[str, Any], drop_bad_endpoints: bool
+) -> PartialSlice | Ignored | list[ObjectError]:
+    """The EndpointSlice (with the problems of the endpoints dropped for them, when
+    `drop_bad_endpoints`), a note on why it is left alone, or every problem found in it,
     read field by field."""
     reader = read_identity(obj, "EndpointSlice")
     service_name = labels_of(obj, reader).get(SERVICE_NAME_LABEL)
@@ -46,12 +74,12 @@ def checked_slice(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[Obje
         FAMILIES.get(address_type, int(AF_INET)) if isinstance(address_type, str) else int(AF_INET)
     )
     ports = _ports(reader, obj)
-    endpoints = _endpoints(reader, obj, family)
+    endpoints, dropped = _endpoints(reader, obj, family, drop_bad_endpoints)
     if reader.errors:
         return reader.errors
     if not isinstance(service_name, str) or not service_name:
         return Ignored(f"{reader.ref}: ignored (no {SERVICE_NAME_LABEL} label)")
-    return EndpointSlice(
+    value = EndpointSlice(
         namespace=reader.ref.namespace,
         name=reader.ref.name,
         service_name=service_name,
@@ -59,6 +87,7 @@ def checked_slice(obj: Mapping[str, Any]) -> EndpointSlice | Ignored | list[Obje
         ports=ports,
         endpoints=endpoints,
     )
+    return PartialSlice(value, dropped)
 
 
 def plain_slice(obj: object) -> EndpointSlice | None:
@@ -141,36 +170,48 @@ def _ports(reader: FieldReader, obj: Mapping[str, Any]) -> tuple[EndpointPort, .
     return tuple(ports)
 
 
-def _endpoints(reader: FieldReader, obj: Mapping[str, Any], family: int) -> tuple[Endpoint, ...]:
+def _endpoints(
+    reader: FieldReader, obj: Mapping[str, Any], family: int, drop_bad: bool
+) -> tuple[tuple[Endpoint, ...], tuple[ObjectError, ...]]:
+    """The endpoints, and (when `drop_bad`) the problems of those left out for them;
+    otherwise their problems are the slice's (on `reader`)."""
     endpoints: list[Endpoint] = []
+    dropped: list[ObjectError] = []
     for index, item in enumerate(reader.sequence(obj, "endpoints", "endpoints")):
         endpoint = _plain_endpoint(item, family)
         if endpoint is not None:
             endpoints.append(endpoint)
             continue
-        path = f"endpoints[{index}]"
-        if not isinstance(item, Mapping):
-            reader.problem(path, f"{show_value(item)} is not a mapping")
-            continue
-        addresses = _addresses(reader, item, f"{path}.addresses", family)
-        conditions = reader.mapping(item, "conditions", f"{path}.conditions")
-        ready = reader.flag(conditions, "ready", f"{path}.conditions.ready", True)
-        hints = reader.mapping(item, "hints", f"{path}.hints")
-        endpoints.append(
-            Endpoint(
-                addresses=addresses,
-                ready=ready,
-                serving=reader.flag(conditions, "serving", f"{path}.conditions.serving", True),
-                terminating=reader.flag(
-                    conditions, "terminating", f"{path}.conditions.terminating", False
-                ),
-                node_name=reader.text(item, "nodeName", f"{path}.nodeName"),
-                zone=reader.text(item, "zone", f"{path}.zone"),
-                hints_for_nodes=_hint_names(reader, hints, "forNodes", f"{path}.hints"),
-                hints_for_zones=_hint_names(reader, hints, "forZones", f"{path}.hints"),
-            )
-        )
-    return tuple(endpoints)
+        own = FieldReader(reader.ref)
+        endpoint = _checked_endpoint(own, item, f"endpoints[{index}]", family)
+        if not own.errors and endpoint is not None:
+            endpoints.append(endpoint)
+        elif drop_bad:
+            dropped.extend(own.errors)
+        else:
+            reader.errors.extend(own.errors)
+    return tuple(endpoints), tuple(dropped)
+
+
+def _checked_endpoint(reader: FieldReader, item: object, path: str, family: int) -> Endpoint | None:
+    """One endpoint read field by field; its problems go to `reader`."""
+    if not isinstance(item, Mapping):
+        reader.problem(path, f"{show_value(item)} is not a mapping")
+        return None
+    addresses = _addresses(reader, item, f"{path}.addresses", family)
+    conditions = reader.mapping(item, "conditions", f"{path}.conditions")
+    ready = reader.flag(conditions, "ready", f"{path}.conditions.ready", True)
+    hints = reader.mapping(item, "hints", f"{path}.hints")
+    return Endpoint(
+        addresses=addresses,
+        ready=ready,
+        serving=reader.flag(conditions, "serving", f"{path}.conditions.serving", True),
+        terminating=reader.flag(conditions, "terminating", f"{path}.conditions.terminating", False),
+        node_name=reader.text(item, "nodeName", f"{path}.nodeName"),
+        zone=reader.text(item, "zone", f"{path}.zone"),
+        hints_for_nodes=_hint_names(reader, hints, "forNodes", f"{path}.hints"),
+        hints_for_zones=_hint_names(reader, hints, "forZones", f"{path}.hints"),
+    )
 
 
 def _plain_endpoint(item: object, family: int) -> Endpoint | None:

@@ -121,3 +121,14 @@ def test_a_bad_healthz_address_names_the_flag(health: SyncHealth) -> None:
 def test_the_sync_period_must_be_positive() -> None:
     with pytest.raises(ValueError):
         SyncHealth(0)
+
+
+def test_a_view_known_to_be_stale_is_unhealthy_until_it_is_whole_again() -> None:
+    stale = [False]
+    health = SyncHealth(30.0, clock=lambda: 1000.0, stale=lambda: stale[0])
+    health.record_sync(at=999.0)
+    assert health.is_healthy()
+    stale[0] = True  # a watch went silent: what happened since is unknown
+    assert not health.is_healthy()
+    stale[0] = False  # a new watch is open from where the old one was
+    assert health.is_healthy()

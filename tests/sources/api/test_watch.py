@@ -153,7 +153,7 @@ def test_an_expired_continue_token_starts_the_list_over(api: KubeApi, sink: Reco
     assert calls.errors == []  # a 410 mid-list is no failure, just a new start
 
 
-def test_an_invalid_service_is_reported_with_the_field_and_held_as_absent(
+def test_an_invalid_service_is_reported_with_the_field_and_keeps_its_last_good_version(
     api: KubeApi, sink: RecordingSink
 ) -> None:
     api.create(service("bad", cluster_ip="not-an-ip"))
@@ -168,8 +168,10 @@ def test_an_invalid_service_is_reported_with_the_field_and_held_as_absent(
         sink.wait_for(lambda s: ("default", "web") in s.held("Service"))
         api.patch("Service", "default", "web", {"spec": {"ports": [{"name": "http", "port": 0}]}})
         sink.wait_for(lambda s: ("default", "web") in s.problems.get("Service", {}))
-        assert ("default", "web") not in sink.held("Service")
         assert sink.problems["Service"][("default", "web")][0].field == "spec.ports[0].port"
+    # The reflector says "invalid", never "delete": the sink keeps the last good web.
+    assert not [call for call in sink.calls_named("delete") if call[2] == ("default", "web")]
+    assert ("default", "bad") not in sink.held("Service")  # never good: nothing to keep
 
 
 def test_a_slice_that_loses_its_service_label_is_deleted(api: KubeApi, sink: RecordingSink) -> None:

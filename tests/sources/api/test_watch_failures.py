@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ipvsctl.sources.api.backoff import Backoff, FailureStreak, retrying
+from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import ApiError
-from ipvsctl.sources.api.resources import SERVICES
+from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES
 from ipvsctl.sources.api.watch import Reflector
 from tests.sources.kube_api import KubeApi, service, wait_for
 from tests.sources.recording_sink import RecordingSink
@@ -249,3 +249,34 @@ def test_a_silent_watch_is_taken_for_dead_started_again_and_stale_meanwhile(
     assert calls.relists == ["Service"]
     messages = [r.getMessage() for r in caplog.records if r.name == "ipvsctl.sources.api.watch"]
     assert messages == ["watch silent, taken for dead; starting it again"]
+
+
+def test_a_reflector_back_at_the_server_ends_the_others_backoff(
+    api: KubeApi, sink: RecordingSink
+) -> None:
+    """After an outage, a reflector whose backoff has grown long retries as soon as
+    another reaches the server: the agent's view (and health) is whole again at once."""
+    stop = threading.Event()
+    wake = RetryWake(stop)
+    quick_calls, slow_calls = HookCalls(), HookCalls()
+    slow = replace(QUICK, backoff=Backoff(initial=60.0, cap=60.0, jitter=0.0))
+    reflectors = [
+        Reflector(api.client(), SERVICES, sink, stop, quick_calls.hooks(), QUICK, wake),
+        Reflector(api.client(), ENDPOINT_SLICES, sink, stop, slow_calls.hooks(), slow, wake),
+    ]
+    try:
+        for reflector in reflectors:
+            reflector.start()
+            synced(reflector)
+        api.wait_for_watches(2)
+        api.stop_serving()
+        wait_for(lambda: slow_calls.errors, what="the slow one waiting out 60 s")
+        api.start_serving()
+        # Well inside the slow one's own 60 s: the quick one's return woke it.
+        wait_for(lambda: slow_calls.reconnects, timeout=20.0, what="the slow one back")
+        assert quick_calls.reconnects == ["Service"]
+        assert not any(reflector.failing for reflector in reflectors)
+    finally:
+        stop.set()
+        for reflector in reflectors:
+            reflector.thread.join(JOIN_TIMEOUT)

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from ipvsctl.model import AF_INET, AF_INET6, Protocol
 from ipvsctl.model.inputs import Endpoint, EndpointPort, EndpointSlice
 from ipvsctl.sources import Ignored, slice_from_dict
-from ipvsctl.sources.objects.endpoint_slice import checked_slice, plain_slice
+from ipvsctl.sources.objects.endpoint_slice import (
+    PartialSlice,
+    checked_slice,
+    plain_slice,
+    slice_from_api,
+)
 
 TCP, UDP = int(Protocol.TCP), int(Protocol.UDP)
 
@@ -251,10 +256,43 @@ def test_the_plain_reading_is_the_checked_one(changes: list[tuple[str, str, Any]
             target[key] = value
     endpoint_slice = plain_slice(obj)
     if endpoint_slice is not None:
-        assert endpoint_slice == checked_slice(obj)
+        assert checked_slice(obj, drop_bad_endpoints=False) == PartialSlice(endpoint_slice, ())
 
 
 def test_an_address_type_that_is_not_text_is_a_problem() -> None:
     assert problems(api_slice(addressType=["IPv4"])) == [
         'EndpointSlice shop/web-abc12: addressType: ["IPv4"] is not IPv4, IPv6 or FQDN'
     ]
+
+
+def test_from_the_api_a_bad_endpoint_costs_that_endpoint_alone() -> None:
+    obj = api_slice(
+        endpoints=[
+            {"addresses": ["10.244.1.5"], "nodeName": "node-1"},
+            {"addresses": ["010.244.2.8"], "nodeName": "node-2"},
+            {"addresses": ["10.244.3.9"], "conditions": {"ready": "yes"}},
+            {"addresses": ["10.244.4.1"], "conditions": {"ready": False}},
+        ]
+    )
+    result = slice_from_api(obj)
+    assert isinstance(result, PartialSlice), result
+    assert [e.addresses for e in result.value.endpoints] == [("10.244.1.5",), ("10.244.4.1",)]
+    assert [error.field for error in result.dropped] == [
+        "endpoints[1].addresses[0]",
+        "endpoints[2].conditions.ready",
+    ]
+    # A manifest with the same slice is refused whole: apply changes nothing on bad input.
+    assert [line.split(": ")[1] for line in problems(obj)] == [
+        "endpoints[1].addresses[0]",
+        "endpoints[2].conditions.ready",
+    ]
+
+
+def test_from_the_api_a_slice_wrong_outside_its_endpoints_is_still_refused_whole() -> None:
+    result = slice_from_api(api_slice(ports=[{"name": "http", "protocol": "TCP", "port": 0}]))
+    assert isinstance(result, list)
+    assert [error.field for error in result] == ["ports[0].port"]
+
+
+def test_from_the_api_a_good_slice_is_the_same_value_as_from_a_file() -> None:
+    assert slice_from_api(api_slice()) == slice_from_dict(api_slice())
