@@ -12,6 +12,7 @@ metrics endpoint (how many netlink operations it sent).
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -87,7 +88,14 @@ def netlink_operations(samples: dict[str, float]) -> int:
 class Agent:
     """`ipvsctl run` as a process; `metrics()` and `healthz()` read its endpoints."""
 
-    def __init__(self, kubeconfig: Path, log: Path, *flags: str, netfilter: bool = False) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log: Path,
+        *flags: str,
+        netfilter: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = [
             sys.executable,
             "-m",
@@ -104,11 +112,12 @@ class Agent:
             *flags,
         ]
         self.log = log
+        self.env = {**os.environ, **env} if env else None
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = WAIT) -> Agent:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=log)
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=log, env=self.env)
         try:
             wait_until(lambda: self._healthz_answers(), "the agent's first sync", timeout)
         except AssertionError as error:

@@ -102,11 +102,12 @@ class KubeApi:
         configuration.api_key = {"BearerToken": f"Bearer {TOKEN}"}
         return kube_client.ApiClient(configuration)
 
-    def write_kubeconfig(self, path: Path) -> Path:
+    def write_kubeconfig(self, path: Path, server: str = "") -> Path:
+        """A kubeconfig for this emulator (at `server` instead, e.g. a proxy of it)."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "emulator", "cluster": {"server": server or self.url}}],
             "users": [{"name": "tester", "user": {"token": TOKEN}}],
             "contexts": [
                 {"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}

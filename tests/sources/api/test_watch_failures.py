@@ -10,14 +10,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from kubernetes import client as kube_client
 
 from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import ApiError
 from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES
 from ipvsctl.sources.api.watch import Reflector
-from tests.sources.kube_api import KubeApi, service, wait_for
+from tests.sources.kube_api import TOKEN, KubeApi, service, wait_for
 from tests.sources.recording_sink import RecordingSink
 from tests.sources.reflector_runs import JOIN_TIMEOUT, QUICK, HookCalls, reflecting, synced
+from tests.sources.stalling_proxy import StallingProxy
 
 BACKOFF_LOG = "ipvsctl.sources.api.backoff"
 
@@ -280,3 +282,28 @@ def test_a_reflector_back_at_the_server_ends_the_others_backoff(
         stop.set()
         for reflector in reflectors:
             reflector.thread.join(JOIN_TIMEOUT)
+
+
+def test_a_connection_that_goes_silent_without_a_reset_is_noticed(
+    api: KubeApi, sink: RecordingSink
+) -> None:
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    settings = replace(QUICK, idle_timeout=0.5)
+    calls = HookCalls()
+    with StallingProxy((host, int(port))) as proxy:
+        configuration = kube_client.Configuration(host=proxy.url)
+        configuration.api_key = {"BearerToken": f"Bearer {TOKEN}"}
+        stop = threading.Event()
+        client = kube_client.ApiClient(configuration)
+        reflector = Reflector(client, SERVICES, sink, stop, calls.hooks(), settings)
+        reflector.start()
+        try:
+            synced(reflector)
+            api.wait_for_watches()
+            proxy.stall()  # the open watch: up, and silent
+            api.create(service("db", cluster_ip="10.96.0.11"))
+            sink.wait_for(lambda s: ("default", "db") in s.held("Service"), "db through a new one")
+        finally:
+            stop.set()
+            reflector.thread.join(JOIN_TIMEOUT)
+    assert ("Service", "silent") in calls.restarts
