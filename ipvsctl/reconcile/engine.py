@@ -26,7 +26,6 @@ from ipvsctl.model.changes import ChangeFailure, IpvsChange, Op
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import ObjectError, ObjectKey
 from ipvsctl.model.ipvs import ServiceKey
-from ipvsctl.netfilter.nft import NetfilterError
 from ipvsctl.plan import (
     NodeFacts,
     Ownership,
@@ -181,6 +180,9 @@ class NodeEngine:
         )
         unread, netfilter = "", None
         if self.netfilter is not None:
+            # Here, not at the top: --no-netfilter (and apply's start-up) pays for no nft room.
+            from ipvsctl.netfilter import NetfilterError
+
             try:
                 netfilter = self.netfilter.plan_all(desired.virtual_servers, read_netfilter)
             except NetfilterError as error:

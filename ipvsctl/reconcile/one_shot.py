@@ -21,7 +21,6 @@ from ipvsctl.model.inputs import EndpointSlice, Inputs, ObjectError, ObjectKey, 
 from ipvsctl.plan import Plan, nodeport_keys_to_record, plan_node
 from ipvsctl.reconcile.carry_out import carry_out_netfilter, describe_all, without
 from ipvsctl.reconcile.engine import NodeEngine
-from ipvsctl.reconcile.netfilter_sync import NetfilterSync
 from ipvsctl.reconcile.node_facts import read_node_facts
 from ipvsctl.reconcile.options import (
     EngineOptions,
@@ -37,6 +36,7 @@ from ipvsctl.translate import index_slices
 
 if TYPE_CHECKING:
     from ipvsctl.netfilter import NetfilterPlan, NftTable
+    from ipvsctl.reconcile.netfilter_sync import NetfilterSync
 
 
 class Outcome(NamedTuple):
@@ -112,6 +112,9 @@ def _netfilter(
 ) -> NetfilterSync | None:
     if ports.nft is None:
         return None
+    # Imported only when used: --no-netfilter needs none of the nft room.
+    from ipvsctl.reconcile.netfilter_sync import NetfilterSync
+
     return NetfilterSync(ports.nft, netfilter_options(options, local))
 
 
