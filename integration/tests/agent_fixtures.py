@@ -121,6 +121,8 @@ class Agent:
         try:
             wait_until(lambda: self._healthz_answers(), "the agent's first sync", timeout)
         except AssertionError as error:
+            # Not left running: it would hold the ports of every agent after it.
+            self.kill()
             raise AssertionError(f"{error}; its log:\n{self.logs()}") from None
         return self
 

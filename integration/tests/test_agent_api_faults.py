@@ -25,6 +25,7 @@ from tests.sources.kube_api import KubeApi, endpoint_slice, service
 from tests.sources.stalling_proxy import StallingProxy
 
 VIP, API_VIP = "10.96.24.1", "10.96.24.2"
+SERVICES = "/api/v1/services"
 
 
 def serve_web(api: KubeApi, *addresses: str) -> None:
@@ -60,7 +61,7 @@ def test_a_list_answered_with_garbage_flushes_nothing(
     serve_web(api, "10.244.1.1", "10.244.1.2")
     before, operations = table(), agent.operations()
     listed = relists(agent)
-    api.garble_lists(body, body)
+    api.garble_lists(body, body, path=SERVICES)
     fault = time.monotonic()
     api.compact()  # the next watch gets 410: its LIST is answered with garbage, twice
     api.end_watches()
@@ -77,13 +78,13 @@ def test_a_list_answered_with_garbage_flushes_nothing(
 def test_a_410_storm_relists_with_backoff_and_changes_nothing(api: KubeApi, agent: Agent) -> None:
     serve_web(api, "10.244.1.1")
     before, operations = table(), agent.operations()
-    lists = len(api.requests("list", "/api/v1/services"))
+    lists = len(api.requests("list", SERVICES))
     storm = 4
-    api.expire_watches(storm)
+    api.expire_watches(storm, path=SERVICES)
     fault = time.monotonic()
     api.end_watches()
     wait_until(
-        lambda: len(api.requests("list", "/api/v1/services")) >= lists + storm,
+        lambda: len(api.requests("list", SERVICES)) >= lists + storm,
         "a list per expired watch",
         timeout=60,
     )

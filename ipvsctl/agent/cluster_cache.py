@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from ipvsctl.model.inputs import (
@@ -20,6 +20,7 @@ from ipvsctl.model.inputs import (
     ObjectError,
     ObjectKey,
     ObjectRef,
+    Refused,
     Service,
 )
 
@@ -68,7 +69,7 @@ class ClusterCache:
         self,
         kind: str,
         values: Mapping[ObjectKey, object],
-        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+        invalid: Mapping[ObjectKey, Refused],
     ) -> None:
         """After a (re)list: `values` is every valid object of `kind`, `invalid` every
         malformed one (whose last good version stays); the rest are gone."""
@@ -81,8 +82,8 @@ class ClusterCache:
                     del self._invalid[(which, key)]  # gone while we were not watching
             for key, value in values.items():
                 self._upsert(kind, key, value)
-            for key, errors in invalid.items():
-                self._mark_invalid(kind, key, errors)
+            for key, refused in invalid.items():
+                self._refuse(kind, key, refused)
             self._changed.notify_all()
 
     def upsert(self, kind: str, key: ObjectKey, value: object) -> None:
@@ -95,11 +96,11 @@ class ClusterCache:
             self._delete(kind, key)
             self._changed.notify_all()
 
-    def invalid(self, kind: str, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
-        """A malformed new version: the last good one held (if any) stays, so the Service
-        keeps what it had; reported once per problem set."""
+    def invalid(self, kind: str, key: ObjectKey, refused: Refused) -> None:
+        """A malformed new version: the last good one held (if any, and the same object)
+        stays, so the Service keeps what it had; reported once per problem set."""
         with self._changed:
-            self._mark_invalid(kind, key, errors)
+            self._refuse(kind, key, refused)
             self._changed.notify_all()
 
     # --- what the engine reads ------------------------------------------------------
@@ -176,8 +177,13 @@ class ClusterCache:
             self.node = value
             self._node_changed = True
 
-    def _mark_invalid(self, kind: str, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
-        problems = tuple(errors)
+    def _refuse(self, kind: str, key: ObjectKey, refused: Refused) -> None:
+        held = self.services.get(key) if kind == SERVICE else None
+        if held is not None and held.uid != refused.uid:
+            # Deleted and made again under its name while we were not looking: the
+            # held version is another Service's, not a last good one of this.
+            self._delete(kind, key)
+        problems = refused.errors
         if self._invalid.get((kind, key)) != problems:
             self._new_invalid.append((ObjectRef(kind, *key), problems))
         self._invalid[(kind, key)] = problems

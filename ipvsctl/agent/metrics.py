@@ -82,13 +82,20 @@ class AgentMetrics:
         )
         self._rejected = Gauge(
             "ipvsctl_rejected_services",
-            "Services skipped because of invalid fields or annotations (see the logs "
-            "and the Services' Events).",
+            "Services whose latest version is refused for invalid fields or annotations "
+            "(served from their last good version, if they had one; see the logs and the "
+            "Services' Events).",
+            registry=r,
+        )
+        self._record_failures = Counter(
+            "ipvsctl_nodeport_record_failures",
+            "Syncs whose NodePort record could not be written (its new NodePorts held back).",
             registry=r,
         )
         self._watch_restarts = Counter(
             "ipvsctl_watch_restarts",
-            "Kubernetes watches restarted, by resource and reason (e.g. expired, closed, error).",
+            "Kubernetes watches restarted, by resource and reason (expired, closed, error, "
+            "silent).",
             ["resource", "reason"],
             registry=r,
         )
@@ -153,6 +160,9 @@ class AgentMetrics:
 
     def set_rejected(self, services: int) -> None:
         self._rejected.set(services)
+
+    def record_write_failed(self) -> None:
+        self._record_failures.inc()
 
     def watch_restarted(self, resource: str, reason: str) -> None:
         self._watch_restarts.labels(resource=resource, reason=reason).inc()

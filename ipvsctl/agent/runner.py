@@ -324,6 +324,8 @@ class Agent:
             event(log, "sync failed", level=logging.ERROR, sync=what, error=str(error))
             return None
         self.metrics.count_operations(report.changes, report.refused)
+        if report.record_failed:
+            self.metrics.record_write_failed()
         if report.netfilter is not None:
             changes = report.netfilter.changes
             self.metrics.count_element_changes(

@@ -54,6 +54,14 @@ class ObjectError(NamedTuple):
         return f"{self.ref}: {self.field}: {self.message}"
 
 
+class Refused(NamedTuple):
+    """A new version of an object that cannot be used: its problems, and its
+    metadata.uid (whether it is the same object as the version held before it)."""
+
+    errors: tuple[ObjectError, ...]
+    uid: str = ""
+
+
 class ServicePort(NamedTuple):
     """One of a Service's ports. (A NamedTuple: translate hashes it as a cache key.)"""
 
@@ -80,6 +88,9 @@ class Service(NamedTuple):
     proxy_name: str = ""  # SERVICE_PROXY_NAME_LABEL
     load_balancer_source_ranges: tuple[str, ...] = ()
     health_check_node_port: int = 0
+    # metadata.uid ("" in a manifest that has none): a Service deleted and made again
+    # under the same name is another Service.
+    uid: str = ""
 
     @property
     def ref(self) -> ObjectRef:

@@ -37,7 +37,7 @@ from ipvsctl.plan import (
 from ipvsctl.reconcile.carry_out import addresses_to_unbind, carry_out, carry_out_netfilter
 from ipvsctl.reconcile.graceful import Drains, UdpFlow, forgotten_udp_flows
 from ipvsctl.reconcile.node_facts import read_node_facts
-from ipvsctl.reconcile.options import EngineOptions
+from ipvsctl.reconcile.options import EngineOptions, OptionError
 from ipvsctl.reconcile.ports import NodePorts
 from ipvsctl.reconcile.table_copy import TableCopy
 from ipvsctl.reconcile.wanted_services import ServiceSource, WantedServices
@@ -51,7 +51,7 @@ ForgetFlow = Callable[[UdpFlow], None]
 
 
 # What a sync as a whole may fail with: the kernel or a link unusable (a netlink
-# socket gone), or the NodePort record's directory. Anything else is a bug.
+# socket gone, a /proc/sys file). Anything else is a bug.
 SYNC_FAILURES: tuple[type[Exception], ...] = (KernelError, LinkError, OSError)
 
 # Answers that mean the kernel's table is not what the copy says: read it again.
@@ -72,6 +72,7 @@ class SyncReport(NamedTuple):
     netfilter: NetfilterPlan | None = None  # the table's transaction, when one was sent
     netfilter_refused: bool = False
     done: Plan = Plan()
+    record_failed: bool = False  # the NodePort record could not be written (see problems)
 
 
 class FullPlan(NamedTuple):
@@ -95,11 +96,14 @@ class NodeEngine:
         record: NodeportRecord,
         netfilter: NetfilterSync | None = None,
         forget_flow: ForgetFlow | None = None,
+        all_or_nothing: bool = False,
     ) -> None:
         self.ports, self.options, self.services = ports, options, services
         self.record = record
         self.netfilter = netfilter  # None: --no-netfilter
         self.forget_flow, self.clock = forget_flow, ports.clock
+        # apply: a record that cannot be written before the first change stops it all.
+        self.all_or_nothing = all_or_nothing
         self.table = TableCopy()
         self.bound: set[str] = set()
         self.drains = Drains(options.graceful_period)
@@ -208,7 +212,9 @@ class NodeEngine:
             key for key in self.record.keys if key in self.table
         }
         if recorded != self.record.keys and (problem := self.record.write(recorded)):
-            report = report._replace(problems=(*report.problems, problem))
+            if problem not in report.problems:
+                report = report._replace(problems=(*report.problems, problem))
+            report = report._replace(record_failed=True)
         table = self.table.entries
         self.drains.refresh(table, self.by_key, {*table, *self.drains.since}, self.clock())
         return report
@@ -250,38 +256,49 @@ class NodeEngine:
         send_netfilter = netfilter is not None and nft is not None and not netfilter.is_empty
         if plan.is_empty and not send_netfilter:
             return SyncReport()
-        plan, unrecorded = self._record_nodeports(plan, wanted)
-        if not send_netfilter:
-            return self._with_problem(self._carry_out_ipvs(plan), unrecorded)
-        assert netfilter is not None and nft is not None
-        problem = carry_out_netfilter(netfilter, nft)
-        report = self._carry_out_ipvs(plan)
-        # A refused transaction leaves the tally ahead of the table: a full sync reads it.
-        report = report._replace(netfilter=netfilter, netfilter_refused=bool(problem))
-        return self._with_problem(self._with_problem(report, problem), unrecorded)
+        plan, record_problem = self._record_nodeports(plan, wanted)
+        if send_netfilter:
+            assert netfilter is not None and nft is not None
+            problem = carry_out_netfilter(netfilter, nft)
+            report = self._carry_out_ipvs(plan)
+            # A refused transaction leaves the tally ahead of the table: a full sync reads
+            # it (a repair).
+            report = report._replace(netfilter=netfilter, netfilter_refused=bool(problem))
+            report = self._with_problem(report, problem, resync=True)
+        else:
+            report = self._carry_out_ipvs(plan)
+        # NodePorts held back for the record need no repair (the copy of the table is
+        # right): the next full sync writes the record and adds them.
+        report = self._with_problem(report, record_problem, resync=False)
+        return report._replace(record_failed=bool(record_problem))
 
     def _record_nodeports(
         self, plan: Plan, wanted: Sequence[DesiredVirtualServer]
     ) -> tuple[Plan, str]:
         """Record the NodePorts about to be added before the first change, so a crash
-        half-way still knows them ours. A record that cannot be written holds back
-        those NodePorts alone (a problem line; the repair sync tries again): every
-        other Service is still programmed."""
+        half-way still knows them ours. A record that cannot be written holds back those
+        NodePorts alone (the plan less their changes, and a problem line): every other
+        Service is still programmed. `all_or_nothing` (apply) writes it whatever the
+        plan adds, and a failure stops everything (OptionError, exit 2)."""
         nodeports = nodeport_keys_to_record(wanted)
-        if nodeports <= self.record.keys:
+        if nodeports <= self.record.keys and not self.all_or_nothing:
             return plan, ""
         problem = self.record.write(self.record.keys | nodeports)
         if not problem:
             return plan, ""
+        if self.all_or_nothing:
+            raise OptionError(problem)
         unrecorded = nodeports - self.record.keys
-        held_back = tuple(c for c in plan.ipvs if c.service.key not in unrecorded)
-        return plan._replace(ipvs=held_back), problem
+        going_ahead = tuple(c for c in plan.ipvs if c.service.key not in unrecorded)
+        return plan._replace(ipvs=going_ahead), problem
 
     @staticmethod
-    def _with_problem(report: SyncReport, problem: str) -> SyncReport:
+    def _with_problem(report: SyncReport, problem: str, resync: bool) -> SyncReport:
         if not problem:
             return report
-        return report._replace(problems=(problem, *report.problems), must_resync=True)
+        return report._replace(
+            problems=(problem, *report.problems), must_resync=report.must_resync or resync
+        )
 
     def _carry_out_ipvs(self, plan: Plan) -> SyncReport:
         """Carry the plan out as `apply` does (interface and addresses, sysctls, IPVS, then
@@ -295,7 +312,7 @@ class NodeEngine:
         problems = list(link_problems)
         refused_ids = {id(failure.change) for failure in refused}
         accepted = [change for change in plan.ipvs if id(change) not in refused_ids]
-        self.table.apply_accepted(accepted)
+        copy_agrees = self.table.apply_accepted(accepted)
         self.bound |= set(done.addresses_add)
         self.bound -= set(done.addresses_del)
         # A refused -D keeps its key recorded (carry_out keeps its address), so a later
@@ -314,5 +331,9 @@ class NodeEngine:
             plan.create_interface,
             plan.addresses_add,
         ) or done.addresses_del != addresses_to_unbind(plan, refused)
-        resync = links_failed or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
+        resync = (
+            links_failed
+            or not copy_agrees
+            or any(failure.errno in _COPY_MAY_BE_WRONG for failure in refused)
+        )
         return SyncReport(tuple(plan.ipvs), tuple(refused), tuple(problems), resync, done=done)

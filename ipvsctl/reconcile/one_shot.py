@@ -89,15 +89,10 @@ def reconcile_manifests(
         netfilter = _netfilter(ports, options, config.local_addresses)
         # Read (and the kernel's support checked) before anything changes.
         listing = netfilter.check() if netfilter is not None else False
-        engine = NodeEngine(ports, options, services, record, netfilter)
+        engine = NodeEngine(ports, options, services, record, netfilter, all_or_nothing=True)
         full = engine.plan_full(listing)
         if not apply:
             return Outcome(plan=full.plan, netfilter=full.netfilter)
-        # All or nothing, unlike the agent's syncs: a record that cannot be written is
-        # exit 2 before anything changes.
-        nodeports = nodeport_keys_to_record(full.desired.virtual_servers)
-        if not nodeports <= record.keys and (problem := record.write(record.keys | nodeports)):
-            raise OptionError(problem)
         report = engine.carry_out_full(full)
     done = report.done._replace(ipvs=report.changes)
     return Outcome(

@@ -46,10 +46,11 @@ class TableCopy:
         """Every entry, as a dump lists them."""
         return tuple(self.entries.values())
 
-    def apply_accepted(self, changes: Iterable[IpvsChange]) -> None:
-        """Carry out `changes` the kernel accepted, in order (one it refused changes nothing)."""
-        for change in changes:
-            self.apply(change)
+    def apply_accepted(self, changes: Iterable[IpvsChange]) -> bool:
+        """Carry out `changes` the kernel accepted, in order; False when the copy refused
+        one the kernel took: the copy is not the kernel's table any more."""
+        answers = [self.apply(change) for change in changes]
+        return not any(answers)
 
     def apply(self, change: IpvsChange) -> int:
         """Carry out one change; 0, or the errno the kernel answers and nothing changed."""

@@ -82,10 +82,11 @@ class WantedServices:
             errors.extend(problems)
             if not problems:
                 self.last_good[key] = service
-            elif key in self.last_good:
+            elif (good := self.last_good.get(key)) is not None and good.uid == service.uid:
                 # A live Service whose update is invalid (a scheduler typo) keeps what
                 # its last good version gives, with today's endpoints, until it is fixed.
-                translated, _ = translate_service(self.last_good[key], slices, self.config)
+                # (Not one deleted and made again under its name: that is another.)
+                translated, _ = translate_service(good, slices, self.config)
             kept = []
             for server in translated:
                 owner = self.owner.get(server.key, key)

@@ -51,18 +51,19 @@ def _key_to_json(key: ServiceKey) -> list[int | str]:
 
 
 def read_nodeports(path: Path) -> frozenset[ServiceKey]:
-    """The recorded keys; none when there is no record, or none that can be read. A
-    damaged record owns nothing: wrongly owning a foreign virtual server is worse than
-    leaving one of ours behind."""
+    """The recorded keys; none when there is no record. A damaged record owns nothing:
+    wrongly owning a foreign virtual server is worse than leaving one of ours behind.
+    One that cannot be read (no permission, an I/O error) raises: rewritten with only
+    what is wanted now, it would forget NodePorts of ours for good."""
     try:
         entries = json.loads(path.read_text())
         return frozenset(
             ServiceKey(int(f), int(p), str(a), int(port), int(mark))
             for f, p, a, port, mark in entries["nodeports"]
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        # Missing, unreadable (a directory that is a file, no permission) or damaged:
-        # owning nothing leaves ours behind, which a readable record mends later.
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()  # never written (its directory may not even be one)
+    except (ValueError, KeyError, TypeError):
         return frozenset()
 
 

@@ -76,6 +76,7 @@ def test_every_metric_is_named_ipvsctl_and_documented() -> None:
         "ipvsctl_owned_virtual_servers",
         "ipvsctl_owned_real_servers",
         "ipvsctl_rejected_services",
+        "ipvsctl_nodeport_record_failures",
         "ipvsctl_watch_restarts",
         "ipvsctl_relists",
         "ipvsctl_api_errors",

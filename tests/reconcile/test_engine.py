@@ -193,6 +193,17 @@ def test_a_live_service_made_invalid_keeps_its_last_good_virtual_server_until_fi
     assert node.engine.rejected == {}
 
 
+def test_a_service_made_again_under_its_name_is_not_its_last_good_version(node: Node) -> None:
+    node.start()
+    # Deleted and made again, invalid, in one fold of changes: another Service (uid).
+    again = service(
+        "web", "10.96.0.99", annotations=(("ipvsctl.io/scheduler", "rrr"),), uid="another"
+    )
+    node.cache.upsert(SERVICE, ("shop", "web"), again)
+    assert node.sync() == ["-D -t 10.96.0.1:80"]
+    assert node.engine.by_key == {}
+
+
 def test_a_deleted_service_forgets_its_last_good_version(node: Node) -> None:
     node.start()
     node.cache.delete(SERVICE, ("shop", "web"))
@@ -266,7 +277,8 @@ def test_a_record_that_cannot_be_written_holds_back_its_nodeports_alone(
     report = node.engine.sync_services(node.engine.retranslate(changes.services, node.cache))
     sent = [change_line(c) for c in report.changes]
     assert sent == ["-A -t 10.96.0.2:80 -s rr", "-a -t 10.96.0.2:80 -r 10.244.2.1:8080 -m -w 1"]
-    assert report.must_resync
+    # No repair needed (the copy of the table is right): the agent stays healthy.
+    assert not report.must_resync and report.record_failed
     assert report.problems[0].startswith(f"NodePort record {blocked / 'nodeports.json'}: ")
     # Once it can be written, the repair sync adds the NodePort.
     node.engine.record = NodeportRecord(tmp_path / "nodeports.json")

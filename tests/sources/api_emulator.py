@@ -81,8 +81,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _history: list[Change] = attrs.field(factory=list, init=False)
     _snapshots: dict[str, tuple[int, list[dict[str, Any]]]] = attrs.field(factory=dict, init=False)
     _failures: list[int] = attrs.field(factory=list, init=False)
-    _list_bodies: list[Any] = attrs.field(factory=list, init=False)  # answers to the next LISTs
-    _expiring_watches: int = attrs.field(default=0, init=False)  # watches to answer 410 at once
+    # Answers to the next LISTs, and watches to answer 410 at once, by path ("": any).
+    _list_bodies: list[tuple[str, Any]] = attrs.field(factory=list, init=False)
+    _expiring_watches: dict[str, int] = attrs.field(factory=dict, init=False)
     _bookmarks: int = attrs.field(default=0, init=False)
     _ends: int = attrs.field(default=0, init=False)
     _drops: int = attrs.field(default=0, init=False)
@@ -141,14 +142,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def fail_reads(self, *statuses: int) -> None:
         self._failures.extend(statuses)
 
-    def garble_lists(self, *bodies: Any) -> None:
-        """Answer the next LISTs with these bodies (200 OK), as a broken proxy might."""
-        self._list_bodies.extend(bodies)
+    def garble_lists(self, *bodies: Any, path: str = "") -> None:
+        """Answer the next LISTs (of `path`, or any) with these bodies (200 OK), as a broken
+        proxy might."""
+        self._list_bodies.extend((path, body) for body in bodies)
 
-    def expire_watches(self, count: int) -> None:
-        """Answer the next `count` WATCHes with a 410 ERROR event at once, whatever their
-        resourceVersion (a storm: each right after a good LIST)."""
-        self._expiring_watches += count
+    def expire_watches(self, count: int, path: str = "") -> None:
+        """Answer the next `count` WATCHes (of `path`, or any) with a 410 ERROR event at
+        once, whatever their resourceVersion (a storm: each right after a good LIST)."""
+        self._expiring_watches[path] = self._expiring_watches.get(path, 0) + count
 
     async def load(self, objects: Iterable[dict[str, Any]]) -> None:
         """Store `objects` as creates of each in turn would (a resourceVersion each, a
@@ -274,8 +276,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         return obj
 
     async def _serve_list(self, request: kmock.Request) -> Any:
-        if self._list_bodies:
-            return self._list_bodies.pop(0)
+        for index, (path, body) in enumerate(self._list_bodies):
+            if path in ("", request.url.path):
+                del self._list_bodies[index]
+                return body
         params = request.params
         limit = int(params.get("limit") or 0)
         token = params.get("continue") or ""
@@ -322,8 +326,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             initial = [{"type": "ADDED", "object": obj} for obj in self._current(request)]
         else:
             position = int(since)
-        too_old = position < self._compacted or self._expiring_watches > 0
-        self._expiring_watches = max(0, self._expiring_watches - 1)
+        too_old = position < self._compacted or self._expire_one(request.url.path)
         message = f"too old resource version: {position} ({self._compacted})"
         if too_old and self.gone_as_status:
             raise kmock.KubernetesError(status=410, reason="Expired", message=message)
@@ -430,6 +433,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if found is None:
             raise ValueError(f"no resource declared for {obj.get('apiVersion')} {obj.get('kind')}")
         return found
+
+    def _expire_one(self, path: str) -> bool:
+        for scope in (path, ""):
+            if self._expiring_watches.get(scope, 0) > 0:
+                self._expiring_watches[scope] -= 1
+                return True
+        return False
 
     def _bookmark(self, request: kmock.Request) -> dict[str, Any]:
         plural = request.resource.plural if request.resource else ""

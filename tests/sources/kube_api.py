@@ -215,11 +215,11 @@ class KubeApi:
     def fail_reads(self, *statuses: int) -> None:
         self.call(self._real().fail_reads, *statuses)
 
-    def garble_lists(self, *bodies: Any) -> None:
-        self.call(self._real().garble_lists, *bodies)
+    def garble_lists(self, *bodies: Any, path: str = "") -> None:
+        self.call(lambda: self._real().garble_lists(*bodies, path=path))
 
-    def expire_watches(self, count: int) -> None:
-        self.call(self._real().expire_watches, count)
+    def expire_watches(self, count: int, path: str = "") -> None:
+        self.call(self._real().expire_watches, count, path)
 
     @property
     def revision(self) -> int:

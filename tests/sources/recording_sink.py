@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipvsctl.model.inputs import ObjectError
+from ipvsctl.model.inputs import ObjectError, Refused
 from ipvsctl.sources.api.resources import ClusterValue, Kind, ObjectKey
 
 WAIT_TIMEOUT = 10.0
@@ -26,7 +26,7 @@ class RecordingSink:
         self,
         kind: Kind,
         values: Mapping[ObjectKey, ClusterValue],
-        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+        invalid: Mapping[ObjectKey, Refused],
     ) -> None:
         with self._changed:
             self.calls.append(("replace", kind, dict(values)))
@@ -35,9 +35,9 @@ class RecordingSink:
             kept = {key: held[key] for key in invalid if key in held}
             self.state[kind] = {**kept, **values}
             self.problems[kind] = {}
-            for key, errors in invalid.items():
-                self.calls.append(("invalid", kind, key, list(errors)))
-                self.problems[kind][key] = list(errors)
+            for key, refused in invalid.items():
+                self.calls.append(("invalid", kind, key, list(refused.errors)))
+                self.problems[kind][key] = list(refused.errors)
             self._changed.notify_all()
 
     def upsert(self, kind: Kind, key: ObjectKey, value: ClusterValue) -> None:
@@ -54,10 +54,10 @@ class RecordingSink:
             self.problems.setdefault(kind, {}).pop(key, None)
             self._changed.notify_all()
 
-    def invalid(self, kind: Kind, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
+    def invalid(self, kind: Kind, key: ObjectKey, refused: Refused) -> None:
         with self._changed:
-            self.calls.append(("invalid", kind, key, list(errors)))
-            self.problems.setdefault(kind, {})[key] = list(errors)
+            self.calls.append(("invalid", kind, key, list(refused.errors)))
+            self.problems.setdefault(kind, {})[key] = list(refused.errors)
             self._changed.notify_all()
 
     def held(self, kind: str) -> dict[ObjectKey, ClusterValue]:

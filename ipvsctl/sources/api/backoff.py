@@ -49,12 +49,14 @@ class FailureStreak:
         self.kind = kind
         self.backoff = backoff
         self.failures = 0
+        self.streaks = 0  # streaks of failures so far (the current one included)
         self._on_failure = on_failure
 
     def failed(self, error: BaseException | None) -> None:
         self.failures += 1
         self._on_failure()
         if self.failures == 1:
+            self.streaks += 1
             # A bug (anything not an ApiError) is worth its traceback.
             log.warning(
                 "Kubernetes API requests failing, retrying with backoff",

@@ -8,14 +8,14 @@ by (namespace, name).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Service
+from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Refused, Service
 from ipvsctl.sources.objects.any_kind import object_from_dict
 from ipvsctl.sources.objects.endpoint_slice import PartialSlice, slice_from_api
-from ipvsctl.sources.objects.metadata import Ignored
+from ipvsctl.sources.objects.metadata import Ignored, uid_of
 from ipvsctl.sources.objects.node import node_from_dict
 
 Kind = Literal["Service", "EndpointSlice", "Node"]
@@ -37,7 +37,7 @@ class ClusterSink(Protocol):
         self,
         kind: Kind,
         values: Mapping[ObjectKey, ClusterValue],
-        invalid: Mapping[ObjectKey, Sequence[ObjectError]],
+        invalid: Mapping[ObjectKey, Refused],
     ) -> None:
         """After each (re)list: every valid object of `kind`, and the malformed ones with
         their problems (each keeps the last good version held, if any); anything else
@@ -50,10 +50,10 @@ class ClusterSink(Protocol):
         """An object is gone, or no longer one ipvsctl reads (e.g. a slice lost its
         Service label). May name a key the sink does not hold."""
 
-    def invalid(self, kind: Kind, key: ObjectKey, errors: Sequence[ObjectError]) -> None:
-        """An object whose new version has problems: the last good version held, if any,
-        stays until a good one comes (one bad update never costs a Service); one never
-        good counts as absent."""
+    def invalid(self, kind: Kind, key: ObjectKey, refused: Refused) -> None:
+        """An object whose new version has problems: the last good version held, if any
+        (of the same object: the same uid), stays until a good one comes (one bad update
+        never costs a Service); one never good counts as absent."""
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,29 @@ def wanted(resource: Resource, obj: Mapping[str, Any]) -> bool:
     return not resource.only_name or object_key(obj)[1] == resource.only_name
 
 
+def read_object(
+    resource: Resource, obj: dict[str, Any]
+) -> tuple[ClusterValue | None, Refused | None]:
+    """What `obj` gives the sink: a value to hold (None: nothing, e.g. an object ipvsctl
+    leaves alone), and its problems (None: none). A slice with malformed endpoints
+    gives both: the slice less them, and theirs."""
+    value = decode(resource, obj)
+    if isinstance(value, PartialSlice):
+        return value.value, Refused(value.dropped, uid_of(obj))
+    if isinstance(value, list):
+        return None, Refused(tuple(value), uid_of(obj))
+    if isinstance(value, Ignored):
+        return None, None
+    return value, None
+
+
 def deliver(sink: ClusterSink, resource: Resource, obj: dict[str, Any]) -> None:
     """Hand one added or modified object to the sink as what it now is."""
     key = object_key(obj)
-    value = decode(resource, obj)
-    if isinstance(value, PartialSlice):
-        sink.upsert(resource.kind, key, value.value)
-        sink.invalid(resource.kind, key, value.dropped)
-    elif isinstance(value, list):
-        sink.invalid(resource.kind, key, value)
-    elif isinstance(value, Ignored):
-        sink.delete(resource.kind, key)  # it may have been one we read before this change
-    else:
+    value, refused = read_object(resource, obj)
+    if value is not None:
         sink.upsert(resource.kind, key, value)
+    elif refused is None:
+        sink.delete(resource.kind, key)  # it may have been one we read before this change
+    if refused is not None:
+        sink.invalid(resource.kind, key, refused)

@@ -39,7 +39,7 @@ from typing import Any
 import urllib3
 from kubernetes import client as kube_client
 
-from ipvsctl.model.inputs import ObjectError
+from ipvsctl.model.inputs import Refused
 from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import (
     ApiError,
@@ -56,18 +56,15 @@ from ipvsctl.sources.api.resources import (
     SERVICES,
     ClusterSink,
     ClusterValue,
-    Decoded,
     ObjectKey,
     Resource,
-    decode,
     deliver,
     node_resource,
     object_key,
+    read_object,
     resource_version,
     wanted,
 )
-from ipvsctl.sources.objects.endpoint_slice import PartialSlice
-from ipvsctl.sources.objects.metadata import Ignored
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +138,7 @@ class Reflector:
         self._response_lock = threading.Lock()
         self._delivered = 0  # events and bookmarks read, ever
         self._silent = False  # the last watch went silent, and no new one is open yet
+        self._told_back = 0  # the failure streak whose end was last told (`_answered`)
         self._told_silent = False  # logged for the silences since the last event
         self._fresh_list = False  # no watch has delivered anything since the last LIST
         self._expiries = 0  # watches in a row that expired right after their LIST
@@ -225,30 +223,30 @@ class Reflector:
         decoded, version = self._list_everything()
         self._streak.succeeded()
         values: dict[ObjectKey, ClusterValue] = {}
-        problems: dict[ObjectKey, list[ObjectError]] = {}
-        for key, value in decoded.items():
-            if isinstance(value, PartialSlice):
-                values[key], problems[key] = value.value, list(value.dropped)
-            elif isinstance(value, list):
-                problems[key] = value
-            elif not isinstance(value, Ignored):
+        problems: dict[ObjectKey, Refused] = {}
+        for key, (value, refused) in decoded.items():
+            if value is not None:
                 values[key] = value
+            if refused is not None:
+                problems[key] = refused
         self._sink.replace(self.resource.kind, values, problems)
         self._resume_from = version
         self.synced.set()
 
-    def _list_everything(self) -> tuple[dict[ObjectKey, Decoded], str]:
+    def _list_everything(
+        self,
+    ) -> tuple[dict[ObjectKey, tuple[ClusterValue | None, Refused | None]], str]:
         """Every object, decoded page by page (a page's dicts are dropped before the next
         comes), and the list's resourceVersion."""
         for attempt in range(2):
-            decoded: dict[ObjectKey, Decoded] = {}
+            decoded: dict[ObjectKey, tuple[ClusterValue | None, Refused | None]] = {}
             token = ""
             try:
                 while True:
                     page = self._list_page(token)
                     for obj in page.items:
                         if wanted(self.resource, obj):
-                            decoded[object_key(obj)] = decode(self.resource, obj)
+                            decoded[object_key(obj)] = read_object(self.resource, obj)
                     token = page.continue_token
                     if not token:
                         return decoded, page.resource_version
@@ -268,7 +266,9 @@ class Reflector:
         response = open_get(self._client, self.resource.path, query, timeout, "LIST")
         with self._tracking(response):
             resource = self.resource
-            return read_list(response, f"LIST {resource.path}", resource.kind, resource.api_version)
+            page = read_list(response, f"LIST {resource.path}", resource.kind, resource.api_version)
+        self._answered()
+        return page
 
     def _watch(self) -> str:
         """One watch from the resume point, until it ends; why it ended."""
@@ -290,6 +290,7 @@ class Reflector:
             response = open_get(self._client, self.resource.path, query, timeout, "WATCH")
             # Open from our resume point: the server replays whatever we missed.
             self._silent = False
+            self._answered()
             with self._tracking(response):
                 try:
                     for event in json_lines(response, f"WATCH {self.resource.path}"):
@@ -337,6 +338,17 @@ class Reflector:
         self._resume_from = resource_version(obj) or None
         self._delivered += 1
 
+    def _answered(self) -> None:
+        """A good answer (a list page read, a watch open) during a failure streak: the
+        server is back, for the other reflectors too. Said once per streak: a server that
+        answers and then fails again (a proxy that resets every stream) must not wake
+        every reflector, and start a full sync, on each try."""
+        streak = self._streak
+        if streak.failures and self._told_back != streak.streaks:
+            self._told_back = streak.streaks
+            self._wake.poke()
+            self._hooks.on_reconnect(self.kind)
+
     def _selector(self) -> list[tuple[str, str]]:
         selector = self.resource.field_selector
         return [("fieldSelector", selector)] if selector else []
@@ -348,10 +360,6 @@ class Reflector:
             self._response = response
             if self._stop.is_set():
                 _cut(response)
-        if self._streak.failures:
-            # Answered after failures: the server is back, for the others too.
-            self._wake.poke()
-            self._hooks.on_reconnect(self.kind)
         try:
             yield
         finally:

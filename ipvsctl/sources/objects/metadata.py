@@ -70,3 +70,10 @@ def annotations_of(obj: Mapping[str, Any], reader: FieldReader) -> Mapping[str, 
     if not isinstance(metadata, Mapping):
         return {}
     return reader.mapping(metadata, "annotations", "metadata.annotations")
+
+
+def uid_of(obj: Mapping[str, Any]) -> str:
+    """metadata.uid, "" when there is none (a manifest) or it is not a string."""
+    metadata = obj.get("metadata")
+    uid = metadata.get("uid") if isinstance(metadata, Mapping) else None
+    return uid if isinstance(uid, str) else ""

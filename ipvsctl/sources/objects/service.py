@@ -23,6 +23,7 @@ from ipvsctl.sources.objects.metadata import (
     annotations_of,
     labels_of,
     read_identity,
+    uid_of,
 )
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
@@ -58,6 +59,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
         health_check_node_port=reader.port(
             spec.get("healthCheckNodePort"), "spec.healthCheckNodePort", optional=True
         ),
+        uid=uid_of(obj),
     )
     return reader.errors if reader.errors else service
 

@@ -25,8 +25,11 @@ def test_the_first_list_fills_the_sink_with_what_apply_would_read(
         api.create(manifest)
     with reflecting(api, SERVICES, sink) as reflector:
         synced(reflector)
-        # List items come without apiVersion/kind; the values are still apply -f's.
-        assert sink.calls[0] == (
+        # List items come without apiVersion/kind; the values are still apply -f's (but
+        # for the uid the API server gave each).
+        call, kind, values = sink.calls[0]
+        assert all(value.uid for value in values.values())
+        assert (call, kind, {key: v._replace(uid="") for key, v in values.items()}) == (
             "replace",
             "Service",
             {("default", m["metadata"]["name"]): object_from_dict(m) for m in manifests},

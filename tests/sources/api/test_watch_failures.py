@@ -14,7 +14,7 @@ from kubernetes import client as kube_client
 
 from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import ApiError
-from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES
+from ipvsctl.sources.api.resources import ENDPOINT_SLICES, SERVICES, node_resource
 from ipvsctl.sources.api.watch import Reflector
 from tests.sources.kube_api import TOKEN, KubeApi, service, wait_for
 from tests.sources.recording_sink import RecordingSink
@@ -307,3 +307,33 @@ def test_a_connection_that_goes_silent_without_a_reset_is_noticed(
             stop.set()
             reflector.thread.join(JOIN_TIMEOUT)
     assert ("Service", "silent") in calls.restarts
+
+
+def test_answers_that_are_garbage_wake_no_one_and_the_backoff_holds(
+    api: KubeApi, sink: RecordingSink
+) -> None:
+    """A server (or proxy) answering 200 with garbage to every LIST is still failing: the
+    reflectors sharing a wake must not wake each other out of their backoff each try."""
+    api.create(service("web"))
+    api.garble_lists(*([{}] * 1000))
+    stop = threading.Event()
+    wake = RetryWake(stop)
+    settings = replace(QUICK, backoff=Backoff(initial=1.0, cap=1.0, jitter=0.0))
+    calls = [HookCalls() for _ in range(3)]
+    resources = (SERVICES, ENDPOINT_SLICES, node_resource("node-1"))
+    reflectors = [
+        Reflector(api.client(), resource, sink, stop, hooks.hooks(), settings, wake)
+        for resource, hooks in zip(resources, calls, strict=True)
+    ]
+    for reflector in reflectors:
+        reflector.start()
+    wait_for(lambda: all(len(c.errors) >= 2 for c in calls), what="two failures each")
+    started = time.monotonic()
+    time.sleep(2.0)  # a window to count requests in, not a wait for a condition
+    stop.set()
+    for reflector in reflectors:
+        reflector.thread.join(JOIN_TIMEOUT)
+    window = time.monotonic() - started
+    # One LIST per reflector per second of backoff, at most (a woken storm made hundreds).
+    assert len(api.requests("list")) <= 3 * (window + 2) + 6
+    assert all(c.reconnects == [] for c in calls)
