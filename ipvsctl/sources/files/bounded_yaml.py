@@ -11,6 +11,7 @@ over-long numbers with the line they are on, as kubectl's reader does.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import yaml
@@ -31,7 +32,7 @@ from ipvsctl.sources.files.limits import (
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _Parser: Any
 try:
-    from yaml.cyaml import CParser as _Parser
+    _Parser = import_module("yaml._yaml").CParser  # libyaml's, as CSafeLoader's
 except ImportError:  # no libyaml: PyYAML's own scanner and parser
     from yaml.parser import Parser
     from yaml.reader import Reader
@@ -59,10 +60,12 @@ class BoundedLoader(Composer, _Parser, SafeConstructor, Resolver):  # type: igno
         self.sizes: dict[int, int] = {}  # id(anchored node): its node count, expanded
         self.nodes = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: Any) -> Any:
+        event: Any = self.peek_event()
+        node: Any
+        mark: Any = event.start_mark  # libyaml's Mark or PyYAML's
         if isinstance(event, AliasEvent):
-            node: Node = super().compose_node(parent, index)  # the anchored node
+            node = super().compose_node(parent, index)  # the anchored node
             size = self.sizes.get(id(node), 1)
             self.alias_nodes += size
             self.nodes += size
@@ -71,12 +74,12 @@ class BoundedLoader(Composer, _Parser, SafeConstructor, Resolver):  # type: igno
                     None,
                     None,
                     f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes",
-                    event.start_mark,
+                    mark,
                 )
             return node
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise yaml.composer.ComposerError(None, None, too_deep(), event.start_mark)
+            raise yaml.composer.ComposerError(None, None, too_deep(), mark)
         before = self.nodes
         node = super().compose_node(parent, index)
         self.depth -= 1

@@ -13,7 +13,7 @@ import json
 import json.decoder
 import json.scanner
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ipvsctl.sources.files.limits import MAX_DEPTH, MAX_NUMBER_CHARS, number_too_long, too_deep
 
@@ -78,7 +78,7 @@ def _depth_within(value: Any) -> bool:
 def _locate_problem(text: str) -> None:
     """Decode `text` again, slowly, with hooks that raise BadJson at the first refused
     key, number or level."""
-    decoder = json.JSONDecoder()
+    decoder: Any = json.JSONDecoder()  # its pure-Python parts are not in typeshed
     depth = 0
 
     def line_at(index: int) -> int:
@@ -117,9 +117,10 @@ def _locate_problem(text: str) -> None:
 
     decoder.object_pairs_hook = unique_keys
     decoder.parse_int = bounded_int
-    decoder.parse_object = nested(json.decoder.JSONObject)
-    decoder.parse_array = nested(json.decoder.JSONArray)
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    pure: Any = json.decoder
+    decoder.parse_object = nested(pure.JSONObject)
+    decoder.parse_array = nested(pure.JSONArray)
+    decoder.scan_once = cast(Any, json.scanner).py_make_scanner(decoder)
     decoder.decode(text)
 
 
