@@ -60,7 +60,8 @@ IO_LIBRARIES: dict[str, frozenset[str]] = {
     "yaml": frozenset({"sources"}),
     "click": frozenset({"cli"}),
     "prometheus_client": frozenset({"agent"}),
-    "subprocess": frozenset({"netfilter", "links"}),
+    # kernel: modprobe of a scheduler module, before apply changes anything.
+    "subprocess": frozenset({"netfilter", "links", "kernel"}),
     "urllib": frozenset({"sources"}),
     "http": frozenset({"agent"}),
 }

@@ -12,7 +12,13 @@ def main() -> None:
     if sys.argv[1:2] == ["show"]:
         from ipvsctl.cli.show import show_main
 
-        sys.exit(show_main(sys.argv[2:]))
+        try:
+            status = show_main(sys.argv[2:])
+        except Exception as error:  # as the command group does for the others
+            from ipvsctl.cli.internal_error import debug_from_environment, internal_error
+
+            status = internal_error(error, debug_from_environment())
+        sys.exit(status)
     from ipvsctl.cli.commands import cli
 
     cli()

@@ -4,16 +4,45 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from ipvsctl import __version__
+from ipvsctl.cli.internal_error import DEBUG, internal_error
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; an exception no command anticipated is one line and
+    EXIT_INTERNAL (a traceback only with --debug), never a status `diff` gives meaning."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:  # the last line of defence, by design
+            sys.exit(internal_error(error, debug=bool(ctx.meta.get(DEBUG))))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ipvsctl")
-def cli() -> None:
-    """ipvsctl: IPVS load balancing for Kubernetes nodes."""
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="IPVSCTL_DEBUG",
+    help="Print the traceback of an internal error (also: IPVSCTL_DEBUG=1).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """ipvsctl: IPVS load balancing for Kubernetes nodes.
+
+    Exit status: 0 done (or nothing to do), 1 changes pending (diff) or a change
+    the kernel refused (apply, cleanup), 2 bad input or an unusable kernel with
+    nothing changed, 70 an internal error (a bug: please report it with --debug's
+    traceback).
+    """
+    ctx.meta[DEBUG] = debug
 
 
 # The console script never runs this command: `ipvsctl.cli.main` hands `show`

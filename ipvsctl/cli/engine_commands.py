@@ -2,7 +2,8 @@
 
 Exit statuses, as `diff` has them: 0 nothing to do (or done), 1 changes
 (`diff`) or a change the kernel refused (`apply`), 2 bad input or an
-unusable kernel, with nothing changed.
+unusable kernel, with nothing changed (70, an internal error, is the command
+group's: `ipvsctl.cli.internal_error`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
+from ipvsctl.model.printable import printable
 from ipvsctl.reconcile import (
     HOST,
     EngineOptions,
@@ -185,7 +187,9 @@ def _node() -> NodeAccess:
     return click.get_current_context().find_object(NodeAccess) or HOST
 
 
-def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool) -> Outcome:
+def _run(
+    files: Sequence[str], options: EngineOptions, output: str, apply: bool, allow_empty: bool
+) -> Outcome:
     """Read, validate, plan and (when `apply`) apply; exits 2 on bad input or kernel."""
     # Imported here: `cleanup` reads no manifests, and PyYAML alone is ~50 ms in the kernel lab.
     from ipvsctl.sources import SourceError, read_manifests
@@ -197,20 +201,28 @@ def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool)
         # for garbage that holds no cycles worth freeing before exit.
         gc.disable()
         for note in inputs.notes:
-            click.echo(f"ipvsctl: {note}", err=True)
-        outcome = reconcile_manifests(inputs, options, apply=apply, node=_node())
+            _say(note)
+        outcome = reconcile_manifests(
+            inputs, options, apply=apply, node=_node(), allow_empty=allow_empty
+        )
     except (SourceError, OptionError, KernelError, LinkError) as error:
-        click.echo(f"ipvsctl: {error}", err=True)
+        _say(str(error))
         sys.exit(EXIT_ERROR)
     if outcome.errors:
         for problem in outcome.errors:
-            click.echo(f"ipvsctl: {problem}", err=True)
+            _say(str(problem))
         click.echo("ipvsctl: nothing was changed", err=True)
         sys.exit(EXIT_ERROR)
     _print_plan(outcome, output)
     for failure in outcome.failures:
         click.echo(f"ipvsctl: failed: {failure}", err=True)
     return outcome
+
+
+def _say(line: str) -> None:
+    """One line on stderr; what it quotes of the input cannot make it two (printable).
+    Not cut again: errors cut what they quote themselves, keeping their own ends."""
+    click.echo(f"ipvsctl: {printable(line, len(line))}", err=True)
 
 
 FILES = click.option(
@@ -223,29 +235,41 @@ FILES = click.option(
     help="YAML or JSON of Services and EndpointSlices: a file, a directory, or - for stdin. "
     "Repeatable.",
 )
+ALLOW_EMPTY = click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept an input with no Service at all, and so delete every virtual server "
+    "and address ipvsctl owns (without it, such an input is an error).",
+)
 
 
 @click.command()
 @FILES
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@ALLOW_EMPTY
 @translation_options
-def apply(files: Sequence[str], dry_run: bool, output: str, **translation: Any) -> None:
+def apply(
+    files: Sequence[str], dry_run: bool, allow_empty: bool, output: str, **translation: Any
+) -> None:
     """Make the kernel match the Services and EndpointSlices in FILEs.
 
     Only what differs is changed; virtual servers ipvsctl does not own are
     never touched, nor any nftables table but ipvsctl's own. Prints what it
     did, one ipvsadm-like (or nft) line per change.
     """
-    outcome = _run(files, _engine_options(**translation), output, apply=not dry_run)
+    options = _engine_options(**translation)
+    outcome = _run(files, options, output, apply=not dry_run, allow_empty=allow_empty)
     sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)
 
 
 @click.command()
 @FILES
+@ALLOW_EMPTY
 @translation_options
-def diff(files: Sequence[str], output: str, **translation: Any) -> None:
+def diff(files: Sequence[str], allow_empty: bool, output: str, **translation: Any) -> None:
     """Print what `apply` would change: exit 0 when nothing, 1 when something, 2 on error."""
-    outcome = _run(files, _engine_options(**translation), output, apply=False)
+    options = _engine_options(**translation)
+    outcome = _run(files, options, output, apply=False, allow_empty=allow_empty)
     sys.exit(EXIT_OK if outcome.is_empty else EXIT_CHANGES)
 
 
@@ -265,7 +289,7 @@ def cleanup_command(interface: str, dry_run: bool, output: str) -> None:
     try:
         outcome = cleanup(EngineOptions(interface=interface), apply=not dry_run, node=_node())
     except (OptionError, KernelError, LinkError) as error:
-        click.echo(f"ipvsctl: {error}", err=True)
+        _say(str(error))
         sys.exit(EXIT_ERROR)
     _print_plan(outcome, output)
     for note in outcome.notes:

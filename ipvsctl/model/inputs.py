@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ipvsctl.model.printable import MAX_MESSAGE, printable
+
 # The annotations translate reads; sources keep only these.
 SCHEDULER_ANNOTATION = "ipvsctl.io/scheduler"
 SCHEDULER_FLAGS_ANNOTATION = "ipvsctl.io/scheduler-flags"
@@ -39,8 +41,8 @@ class ObjectRef(NamedTuple):
     def __str__(self) -> str:
         # A cluster-scoped object (a Node) has no namespace to print.
         if not self.namespace:
-            return f"{self.kind} {self.name}"
-        return f"{self.kind} {self.namespace}/{self.name}"
+            return f"{printable(self.kind)} {printable(self.name)}"
+        return f"{printable(self.kind)} {printable(self.namespace)}/{printable(self.name)}"
 
 
 class ObjectError(NamedTuple):
@@ -51,7 +53,11 @@ class ObjectError(NamedTuple):
     message: str
 
     def __str__(self) -> str:
-        return f"{self.ref}: {self.field}: {self.message}"
+        # The message quotes values already cut (`show_value`); its own bound is wider.
+        message = printable(self.message, MAX_MESSAGE)
+        if not self.field:
+            return f"{self.ref}: {message}"
+        return f"{self.ref}: {printable(self.field)}: {message}"
 
 
 class Refused(NamedTuple):

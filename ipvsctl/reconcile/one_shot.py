@@ -25,11 +25,13 @@ from ipvsctl.reconcile.node_facts import read_node_facts
 from ipvsctl.reconcile.options import (
     EngineOptions,
     OptionError,
+    check_interface,
     check_options,
     netfilter_options,
     translate_config,
 )
 from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts
+from ipvsctl.reconcile.scheduler_modules import unloadable_schedulers
 from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.state.nodeport_record import NodeportRecord
 from ipvsctl.translate import index_slices
@@ -70,11 +72,24 @@ class ManifestSource:
         return self._slices.get(key, ())
 
 
+# The contract: an input with no Service at all deletes nothing unless asked for.
+NO_SERVICE = (
+    "no Service in the input: this would delete every virtual server and address "
+    "ipvsctl owns; pass --allow-empty if that is meant (or run ipvsctl cleanup)"
+)
+
+
 def reconcile_manifests(
-    inputs: Inputs, options: EngineOptions, *, apply: bool, node: NodeAccess = HOST
+    inputs: Inputs,
+    options: EngineOptions,
+    *,
+    apply: bool,
+    node: NodeAccess = HOST,
+    allow_empty: bool = False,
 ) -> Outcome:
     """Make this node's owned state what `inputs` imply (or only plan it): the engine,
-    seeded from the file, running one full sync."""
+    seeded from the file, running one full sync. An input without a Service (an empty
+    file, a download cut short) is refused (OptionError) unless `allow_empty`."""
     # Read first (the scheduler list, the node's addresses): bad input is reported
     # before anything else is opened.
     offered = node.schedulers() or frozenset()
@@ -85,6 +100,8 @@ def reconcile_manifests(
     errors = (*inputs.errors, *services.errors())
     if errors:
         return Outcome(plan=Plan(interface=options.interface), errors=errors)
+    if not inputs.services and not allow_empty:
+        raise OptionError(NO_SERVICE)
     with node.open_ports(options.netfilter) as ports, _record(apply) as record:
         netfilter = _netfilter(ports, options, config.local_addresses)
         # Read (and the kernel's support checked) before anything changes.
@@ -93,6 +110,11 @@ def reconcile_manifests(
         full = engine.plan_full(listing)
         if not apply:
             return Outcome(plan=full.plan, netfilter=full.netfilter)
+        unloadable = unloadable_schedulers(
+            full.plan, inputs.services, options.scheduler, node.load_scheduler
+        )
+        if unloadable:
+            return Outcome(plan=Plan(interface=options.interface), errors=unloadable)
         report = engine.carry_out_full(full)
     done = report.done._replace(ipvs=report.changes)
     return Outcome(
@@ -129,6 +151,7 @@ def _record(apply: bool) -> Iterator[NodeportRecord]:
 
 def cleanup(options: EngineOptions, *, apply: bool, node: NodeAccess = HOST) -> Outcome:
     """Remove every owned virtual server, our addresses and our interface; nothing else."""
+    check_interface(options.interface)
     with node.open_ports(False) as ports, _record(apply) as record:
         facts = read_node_facts(ports, options.interface, record.keys)
         exists = facts.interface_exists

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ipvsctl.links import addresses_in_cidrs
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
+from ipvsctl.model.printable import printable
 from ipvsctl.translate import scheduler_problem
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class EngineOptions(NamedTuple):
 def check_options(options: EngineOptions, offered: frozenset[str]) -> EngineOptions:
     """The options, checked before anything is read or changed (OptionError names the
     flag), with the cluster CIDRs canonical (10.244.1.0/16 is 10.244.0.0/16) and unique."""
+    check_interface(options.interface)
     problem = scheduler_problem(options.scheduler, offered)
     if problem:
         raise OptionError(f"--scheduler: {problem}")
@@ -52,11 +54,34 @@ def check_options(options: EngineOptions, offered: frozenset[str]) -> EngineOpti
     return options._replace(cluster_cidrs=tuple(cluster))
 
 
+IFNAMSIZ = 16  # the kernel's buffer for a link name, its NUL included
+# What the kernel's isspace() calls space (lib/ctype.c), 0xa0 (Latin-1's NBSP) included.
+_KERNEL_SPACE = frozenset(b" \t\n\v\f\r\xa0")
+
+
+def check_interface(name: str) -> None:
+    """--interface as the kernel's dev_valid_name() (net/core/dev.c) takes it, checked
+    before anything changes: else the dummy link is refused (EINVAL) only after the
+    virtual servers it was to carry are made."""
+    raw = name.encode("utf-8", "surrogateescape")  # the bytes the kernel would be given
+    if not raw:
+        why = "empty"
+    elif len(raw) >= IFNAMSIZ:
+        why = f"{len(raw)} bytes; a link name has at most {IFNAMSIZ - 1}"
+    elif raw in (b".", b".."):
+        why = "not a link name the kernel takes"
+    elif any(byte in _KERNEL_SPACE or byte in b"/:\0" for byte in raw):
+        why = "a link name holds no space, '/', ':' or NUL"
+    else:
+        return
+    raise OptionError(f'--interface: "{printable(name)}": {why}')
+
+
 def _network(flag: str, cidr: str) -> str:
     try:
         return str(ipaddress.ip_network(cidr, strict=False))
     except ValueError:
-        raise OptionError(f"{flag}: {cidr!r} is not a CIDR") from None
+        raise OptionError(f"{flag}: {printable(repr(cidr))} is not a CIDR") from None
 
 
 def translate_config(

@@ -117,6 +117,12 @@ def _host_schedulers() -> frozenset[str] | None:
     return available_schedulers()
 
 
+def _host_load_scheduler(name: str) -> str | None:
+    from ipvsctl.kernel.schedulers import load_scheduler
+
+    return load_scheduler(name)
+
+
 def _host_addresses(exclude_interface: str) -> tuple[str, ...]:
     from ipvsctl.links import node_addresses
 
@@ -127,12 +133,14 @@ class NodeAccess(NamedTuple):
     """How a command reaches this node: the two facts read before anything is opened
     (the schedulers the kernel offers, None when unknown; the node's addresses outside
     our interface), and its ports, opened for one `with` block (with nft or without);
-    `nft` alone, for what is checked before the rest is opened."""
+    `nft` alone, for what is checked before the rest is opened; `load_scheduler`, which
+    makes a scheduler ready before `apply` changes anything (None, or why it cannot)."""
 
     schedulers: Callable[[], frozenset[str] | None] = _host_schedulers
     addresses: Callable[[str], tuple[str, ...]] = _host_addresses
     open_ports: Callable[[bool], AbstractContextManager[NodePorts]] = host_ports
     nft: Callable[[], Nft] = host_nft
+    load_scheduler: Callable[[str], str | None] = _host_load_scheduler
 
 
 HOST = NodeAccess()

@@ -18,6 +18,7 @@ from ipvsctl.model.inputs import (
     Service,
 )
 from ipvsctl.model.names import FORWARD_NAMES, SCHEDULER_FLAG_NAMES
+from ipvsctl.model.printable import printable
 
 # Every scheduler the kernel has ever shipped (net/netfilter/ipvs/ip_vs_*.c).
 KNOWN_SCHEDULERS = (
@@ -48,7 +49,7 @@ def scheduler_problem(name: str, offered: Set[str]) -> str | None:
     `offered` is what the kernel offers; empty means "not known, do not check".
     """
     if name not in KNOWN_SCHEDULERS:
-        return f'unknown scheduler "{name}" (known: {", ".join(KNOWN_SCHEDULERS)})'
+        return f'unknown scheduler "{printable(name)}" (known: {", ".join(KNOWN_SCHEDULERS)})'
     if offered and name not in offered:
         return f'scheduler "{name}" is not in this kernel (it offers: {", ".join(sorted(offered))})'
     return None
@@ -78,7 +79,10 @@ def service_scheduling(
             continue
         if name not in SCHEDULER_FLAGS:
             known = ", ".join(SCHEDULER_FLAGS)
-            problem(_field(SCHEDULER_FLAGS_ANNOTATION), f'unknown flag "{name}" (known: {known})')
+            problem(
+                _field(SCHEDULER_FLAGS_ANNOTATION),
+                f'unknown flag "{printable(name)}" (known: {known})',
+            )
             continue
         owner, flag = SCHEDULER_FLAGS[name]
         if owner != scheduler:
@@ -91,7 +95,9 @@ def service_scheduling(
     method = (service.annotation(FORWARDING_ANNOTATION) or "masq").strip()
     if method not in FORWARDING_METHODS:
         known = ", ".join(FORWARDING_METHODS)
-        problem(_field(FORWARDING_ANNOTATION), f'unknown method "{method}" (known: {known})')
+        problem(
+            _field(FORWARDING_ANNOTATION), f'unknown method "{printable(method)}" (known: {known})'
+        )
     if errors:
         return errors
     return Scheduling(scheduler, flags, FORWARDING_METHODS[method])

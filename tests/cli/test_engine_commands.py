@@ -39,7 +39,16 @@ def refuse(netfilter: bool) -> AbstractContextManager[NodePorts]:
     raise AssertionError("the kernel or links were opened before validation finished")
 
 
-NO_KERNEL = NodeAccess(schedulers=lambda: None, addresses=lambda interface: (), open_ports=refuse)
+def refuse_to_load(scheduler: str) -> str | None:
+    raise AssertionError("a scheduler module was loaded by a unit test")
+
+
+NO_KERNEL = NodeAccess(
+    schedulers=lambda: None,
+    addresses=lambda interface: (),
+    open_ports=refuse,
+    load_scheduler=refuse_to_load,
+)
 
 
 def invoke(args: list[str], node: NodeAccess = NO_KERNEL) -> Result:

@@ -10,13 +10,17 @@ without a namespace is in "default", as `kubectl apply` without `-n` puts it.
 from __future__ import annotations
 
 import gc
-import json
+import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from ipvsctl.model.inputs import EndpointSlice, Inputs, ObjectError, ObjectRef, Service
+from ipvsctl.model.printable import MAX_MESSAGE, printable
+from ipvsctl.sources.files.json_documents import BadJson, load_json
+from ipvsctl.sources.files.limits import MAX_FILE_BYTES
 from ipvsctl.sources.files.yaml_documents import BadYaml, load_documents
 from ipvsctl.sources.objects.any_kind import object_from_dict
 from ipvsctl.sources.objects.metadata import Ignored
@@ -35,7 +39,7 @@ class FileRef(ObjectRef):
     `demo.yaml: line 3: ...`."""
 
     def __str__(self) -> str:
-        return self.name
+        return printable(self.name, MAX_MESSAGE)
 
 
 def file_error(source: str, field: str, message: str) -> ObjectError:
@@ -111,31 +115,117 @@ def _duplicate(ref: ObjectRef, first: str, again: str) -> ObjectError:
 
 
 def _texts(path: str, stdin: TextIO, errors: list[ObjectError]) -> Iterator[tuple[str, str]]:
+    """The text of each file `path` names (itself, or a directory's manifests), at most
+    MAX_FILE_BYTES each; what cannot be read is an error naming the file."""
     if path == STDIN:
-        yield "stdin", stdin.read()
+        text = _read_stdin(stdin, errors)
+        if text is not None:
+            yield "stdin", text
         return
     try:
-        if Path(path).is_dir():
-            files = sorted(
-                entry
-                for entry in Path(path).iterdir()
-                if entry.suffix in MANIFEST_SUFFIXES and entry.is_file()
-            )
-            for entry in files:
-                yield str(entry), entry.read_text(encoding="utf-8")
+        is_directory = stat.S_ISDIR(os.stat(path).st_mode)
+        entries = sorted(Path(path).iterdir()) if is_directory else [Path(path)]
+    except OSError as error:
+        errors.append(file_error(path, "file", f"cannot read: {_reason(error)}"))
+        return
+    for entry in entries:
+        if is_directory and (entry.suffix not in MANIFEST_SUFFIXES or _is_directory(entry)):
+            continue  # not recursive, as `kubectl apply -f DIR` without -R
+        try:
+            text = _decoded(_read_regular_file(str(entry)))
+        except OSError as error:
+            link = " (a symlink)" if entry.is_symlink() else ""
+            errors.append(file_error(str(entry), "file", f"cannot read{link}: {_reason(error)}"))
+        except _Unreadable as error:
+            errors.append(file_error(str(entry), error.where, error.problem))
         else:
-            yield path, Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        errors.append(file_error(path, "file", f"cannot read: {reason}"))
+            yield str(entry), text
+
+
+class _Unreadable(Exception):
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where, self.problem = where, problem
+
+
+def _is_directory(entry: Path) -> bool:
+    """A directory among a directory's entries (not read); a dangling or looping symlink
+    is not one, so that reading it reports it."""
+    try:
+        return stat.S_ISDIR(os.stat(entry).st_mode)
+    except OSError:
+        return False
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES. Anything else (a FIFO, a
+    device such as /dev/zero, a socket) is refused before a byte is read: opened
+    without blocking (opening a FIFO waits for a writer), then checked."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _Unreadable("file", f"{_file_type(mode)}, not a regular file (- reads stdin)")
+        return _bounded(file.read(MAX_FILE_BYTES + 1))
+
+
+def _read_stdin(stdin: TextIO, errors: list[ObjectError]) -> str | None:
+    try:
+        binary = getattr(stdin, "buffer", None)
+        if binary is not None:
+            return _decoded(_bounded(binary.read(MAX_FILE_BYTES + 1)))
+        text: str = stdin.read(MAX_FILE_BYTES + 1)  # a text stream (tests): characters
+        if len(text) > MAX_FILE_BYTES:
+            raise _too_large()
+        return text
+    except OSError as error:
+        errors.append(file_error("stdin", "file", f"cannot read: {_reason(error)}"))
+    except _Unreadable as error:
+        errors.append(file_error("stdin", error.where, error.problem))
+    return None
+
+
+def _bounded(data: bytes) -> bytes:
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large()
+    return data
+
+
+def _too_large() -> _Unreadable:
+    return _Unreadable("file", f"larger than {MAX_FILE_BYTES // 2**20} MiB, the limit")
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise _Unreadable(f"line {line}", f"not UTF-8 (byte 0x{data[error.start]:02x})") from None
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 def _parse(source: str, text: str, errors: list[ObjectError]) -> list[Document]:
     if source.endswith(".json"):
         try:
-            return [Document(source, json.loads(text))]
-        except json.JSONDecodeError as error:
-            errors.append(file_error(source, f"line {error.lineno}", error.msg))
+            return [Document(source, load_json(text))]
+        except BadJson as error:
+            errors.append(file_error(source, f"line {error.line}", error.problem))
             return []
     documents: list[Document] = []
     try:

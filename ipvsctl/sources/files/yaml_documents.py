@@ -12,7 +12,9 @@ PyYAML says it means either way.
 The parse is one pass over the lines: `yaml_lines` says what each line holds
 (once per spelling), and a stack of the open collections, each with the column
 it starts at, places it. What it produces is what `yaml.load_all(text,
-SafeLoader)` does. Not handled here, so left to PyYAML: anchors, aliases, tags,
+SafeLoader)` does; what PyYAML's bounded loader (`bounded_yaml`) refuses (a
+duplicate key, a number too long, nesting too deep) it leaves to that loader to
+name, with its line. Not handled here, so left to PyYAML: anchors, aliases, tags,
 merge keys, folded or indented block scalars and blank lines in them,
 multi-line plain scalars and flow collections, escapes in double quotes,
 complex keys, directives, `...`, tabs, CR, and any non-ASCII or control
@@ -29,6 +31,7 @@ from typing import Any
 from ipvsctl.sources.files.yaml_lines import (
     DASH,
     DOCUMENT_START,
+    HALF_DEPTH,
     KEY,
     LITERAL,
     LITERAL_STRIP,
@@ -54,13 +57,6 @@ class BadYaml(Exception):
         self.where, self.problem = where, problem
 
 
-def pyyaml_loader() -> Any:
-    """PyYAML's safe loader class: libyaml's C one (an order of magnitude faster) if built."""
-    import yaml  # only here: most manifests never need it (see yaml_scalars)
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_documents(text: str) -> Iterator[Any]:
     """The stream's documents, except empty (null) ones, as `yaml.load_all` gives them.
 
@@ -71,10 +67,12 @@ def load_documents(text: str) -> Iterator[Any]:
     if documents is not None:
         yield from documents
         return
-    import yaml
+    import yaml  # only here: most manifests never need it (see yaml_scalars)
+
+    from ipvsctl.sources.files.bounded_yaml import BoundedLoader
 
     try:
-        for document in yaml.load_all(text, Loader=pyyaml_loader()):
+        for document in yaml.load_all(text, Loader=BoundedLoader):
             if document is not None:
                 yield document
     except yaml.MarkedYAMLError as error:
@@ -148,6 +146,8 @@ def _parse(lines: list[str], reader: LineReader) -> list[Any]:
                 slot[slot_key] = top
                 slot = None
                 stack.append((at, top, is_map))
+                if len(stack) > HALF_DEPTH:
+                    raise NotSimple  # deep: PyYAML's bounded loader counts it exactly
             else:  # the line continues an open collection
                 slot = None
                 if at != column:
@@ -165,6 +165,8 @@ def _parse(lines: list[str], reader: LineReader) -> list[Any]:
                 elif kind != DASH or is_map:
                     raise NotSimple
             if kind == KEY:
+                if key in top:
+                    raise NotSimple  # a duplicate key: PyYAML names it (bounded_yaml)
                 if value is NESTED:
                     top[key] = None
                     slot, slot_key, slot_column, slot_is_map = top, key, at, True

@@ -22,9 +22,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ipvsctl.sources.files.limits import MAX_DEPTH, MAX_NUMBER_CHARS
 from ipvsctl.sources.files.yaml_scalars import (
     DATA_TAGS,
     IMPLICIT_RESOLVERS,
+    NUMBER_TAGS,
     construct,
     pyyaml_agrees,
 )
@@ -72,6 +74,11 @@ _DOTTED_ITEM = re.compile(r"\[ *([0-9]+(?:\.[0-9]+){2,}) *\]")
 
 # Immutable and equal by value: one object may serve every occurrence of a spelling.
 _SHARED_TYPES: tuple[type, ...] = (str, int, type(None))
+
+# Block and flow nesting are counted apart here (a flow collection is read once per
+# spelling, wherever it sits), each to half the bound, so that together they stay
+# within it; deeper streams are PyYAML's, whose loader counts them exactly.
+HALF_DEPTH = MAX_DEPTH // 2
 
 DASH, KEY, SCALAR = 1, 2, 3
 Event = tuple[int, int, Any, Any]
@@ -124,6 +131,8 @@ class LineReader:
                 if pattern.match(text):
                     if tag not in DATA_TAGS:
                         raise NotSimple  # `<<` (merge) or `=` (value)
+                    if len(text) > MAX_NUMBER_CHARS and tag in NUMBER_TAGS:
+                        raise NotSimple  # PyYAML's bounded loader refuses it, with its line
                     value = construct(tag, text)
                     break
         if isinstance(value, _SHARED_TYPES):
@@ -330,7 +339,7 @@ class LineReader:
             key_text, colon, value_text = pair.partition(": ")
             key = flow_plain(key_text) if colon else _UNKNOWN
             value = flow_plain(value_text)
-            if key is _UNKNOWN or value is _UNKNOWN:
+            if key is _UNKNOWN or value is _UNKNOWN or key in mapping:
                 return None
             mapping[key] = value
         return mapping
@@ -347,9 +356,11 @@ class LineReader:
         return value
 
     def flow_node(
-        self, tokens: list[tuple[str, str, str, str, str]], index: int
+        self, tokens: list[tuple[str, str, str, str, str]], index: int, depth: int = 1
     ) -> tuple[Any, int]:
         """The flow node at tokens[index], and the index after it."""
+        if depth > HALF_DEPTH:
+            raise NotSimple  # deep: PyYAML's bounded loader counts it exactly
         indicator, plain, single, double, other = tokens[index]
         if plain:
             return self.plain(plain), index + 1
@@ -359,7 +370,7 @@ class LineReader:
             if tokens[index][0] == "]":
                 return items, index + 1
             while True:
-                item, index = self.flow_node(tokens, index)
+                item, index = self.flow_node(tokens, index, depth + 1)
                 items.append(item)
                 indicator = tokens[index][0]
                 index += 1
@@ -375,8 +386,10 @@ class LineReader:
             while True:
                 if tokens[index][0] or tokens[index][4] or tokens[index + 1][0] != ":":
                     raise NotSimple  # not a scalar key and `: `
-                key, _ = self.flow_node(tokens, index)
-                mapping[key], index = self.flow_node(tokens, index + 2)
+                key, _ = self.flow_node(tokens, index, depth + 1)
+                if key in mapping:
+                    raise NotSimple  # a duplicate key: PyYAML's bounded loader names it
+                mapping[key], index = self.flow_node(tokens, index + 2, depth + 1)
                 indicator = tokens[index][0]
                 index += 1
                 if indicator == "}":

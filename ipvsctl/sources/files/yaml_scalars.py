@@ -21,6 +21,7 @@ TAG = "tag:yaml.org,2002:"
 NULL, BOOL, INT, FLOAT, TIMESTAMP = (TAG + n for n in ("null", "bool", "int", "float", "timestamp"))
 # The tags of plain data; any other resolved tag (merge `<<`, value `=`) is not.
 DATA_TAGS = frozenset({NULL, BOOL, INT, FLOAT, TIMESTAMP})
+NUMBER_TAGS = frozenset({INT, FLOAT})
 
 _BOOL = re.compile(
     r"""^(?:yes|Yes|YES|no|No|NO

@@ -15,16 +15,20 @@ from typing import Any
 
 from ipvsctl.model import Protocol, canonical_address
 from ipvsctl.model.inputs import ObjectError, ObjectRef
+from ipvsctl.model.printable import printable
 
 PROTOCOLS = {"TCP": int(Protocol.TCP), "UDP": int(Protocol.UDP), "SCTP": int(Protocol.SCTP)}
 
 
 def show_value(value: object) -> str:
-    """A value as the user wrote it, quoted like JSON, on one line."""
+    """A value as the user wrote it, quoted like JSON, on one line, cut to MAX_SHOWN."""
     try:
-        return json.dumps(value, sort_keys=True, default=str)
-    except ValueError:  # a circular structure cannot come from YAML, but stay total
-        return repr(value)
+        shown = json.dumps(value, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        # A circular structure cannot come from YAML, nor keys json cannot sort from a
+        # bounded manifest, but stay total.
+        shown = repr(value)
+    return printable(shown)
 
 
 class FieldReader:

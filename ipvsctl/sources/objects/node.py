@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ipvsctl.model.inputs import NodeInfo, ObjectError, ObjectRef
+from ipvsctl.model.printable import printable
 from ipvsctl.sources.objects.fields import FieldReader, show_value
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -22,7 +23,7 @@ class NodeRef(ObjectRef):
     """A Node as the subject of an error: cluster-scoped, so it prints without a namespace."""
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.name}"
+        return f"{printable(self.kind)} {printable(self.name)}"
 
 
 def node_from_dict(obj: Mapping[str, Any]) -> NodeInfo | list[ObjectError]:

@@ -12,7 +12,7 @@ import yaml
 from ipvsctl.model import AF_INET, AF_INET6, ForwardMethod, Protocol, ServiceFlag
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.sources import FileRef, SourceError, read_manifests
-from ipvsctl.sources.files.yaml_documents import pyyaml_loader
+from ipvsctl.sources.files.bounded_yaml import BoundedLoader
 from ipvsctl.translate import translate
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -174,8 +174,9 @@ def test_every_bad_object_is_reported_and_the_good_ones_kept() -> None:
     ]
 
 
-def test_libyamls_loader_is_used_when_present() -> None:
-    assert pyyaml_loader() is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def test_libyamls_parser_is_used_when_present() -> None:
+    assert yaml.__with_libyaml__
+    assert issubclass(BoundedLoader, yaml.cyaml.CParser)
 
 
 # --- the example a user applies first --------------------------------------------------
