@@ -2,6 +2,10 @@
 Kubernetes Event (Warning), so `kubectl describe service` says why. Every other
 Service keeps working.
 
+A Service whose external or load-balancer address holds a virtual server ipvsctl
+did not create is served without that address, and told so the same way (a
+conflict: a warning, not a refusal, so it is not counted as rejected).
+
 Once means once per problem: a resync or an unrelated change does not repeat
 it; a Service whose problem changes, or comes back after being fixed, is told
 again. Events are posted from a thread of their own, so a slow API server never
@@ -44,6 +48,8 @@ def event_reason(error: ObjectError) -> str:
         return "InvalidForwardingMethod"
     if "already; left to it" in error.message:
         return "VirtualServerConflict"
+    if "ipvsctl did not create" in error.message:
+        return "ForeignVirtualServer"
     return "InvalidService"
 
 
@@ -60,16 +66,21 @@ class Rejections:
         self,
         rejected: Mapping[ObjectKey, tuple[ObjectError, ...]],
         malformed: Collection[ObjectKey],
+        conflicts: Mapping[ObjectKey, tuple[ObjectError, ...]] | None = None,
     ) -> None:
-        """Every Service translation refuses now, and every one the sources could not read:
-        the new problems are told, the gone ones forgotten (so they are told again if they
-        come back)."""
-        for (namespace, name), errors in rejected.items():
+        """Every Service translation refuses now, every one the sources could not read, and
+        every one served without some of its virtual servers (`NodeEngine.conflicts`): the
+        new problems are told, the gone ones forgotten (so they are told again if they come
+        back)."""
+        conflicts = conflicts or {}
+        for namespace, name in sorted({*rejected, *conflicts}):
+            errors = rejected.get((namespace, name), ()) + conflicts.get((namespace, name), ())
             self._tell(ObjectRef("Service", namespace, name), errors)
-        keep = {("Service", *key) for key in (*rejected, *malformed)}
+        refused = {("Service", *key) for key in (*rejected, *malformed)}
+        keep = refused | {("Service", *key) for key in conflicts}
         for ref in [r for r in self.told if r.kind == "Service" and tuple(r) not in keep]:
             del self.told[ref]
-        self.metrics.set_rejected(len(keep))
+        self.metrics.set_rejected(len(refused))
 
     def report_malformed(self, found: Sequence[tuple[ObjectRef, tuple[ObjectError, ...]]]) -> None:
         """Objects the sources could not read (any kind), as `Changes.invalid` gives them."""
@@ -81,10 +92,12 @@ class Rejections:
             return
         self.told[ref] = errors
         for error in errors:
-            event(log, "rejected", level=logging.WARNING, object=str(ref), problem=str(error))
+            reason = event_reason(error)
+            what = "skipped" if reason == "ForeignVirtualServer" else "rejected"
+            event(log, what, level=logging.WARNING, object=str(ref), problem=str(error))
             message = f"{error.field}: {error.message}"
             with suppress(queue.Full):  # logged above; an Event is a courtesy
-                self.outbox.put_nowait((ref, event_reason(error), message))
+                self.outbox.put_nowait((ref, reason, message))
 
     def _post(self) -> None:
         while True:

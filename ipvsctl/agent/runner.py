@@ -273,7 +273,7 @@ class Agent:
                 latency_ms=round(latency * 1000, 3),
             )
         self.metrics.observe_reconcile("incremental", done - started)
-        self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        self._report_services(engine)
         return ok
 
     def _full_sync(self, engine: NodeEngine, why: str) -> bool:
@@ -303,8 +303,12 @@ class Agent:
             self._observe_latency(self.waiting, done)
             self.waiting = {}
         self.metrics.observe_reconcile("full", done - started)
-        self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        self._report_services(engine)
         return ok
+
+    def _report_services(self, engine: NodeEngine) -> None:
+        malformed = self.cache.malformed(SERVICE)
+        self.rejections.report_services(engine.rejected, malformed, engine.conflicts)
 
     def _observe_latency(self, arrivals: dict[ObjectKey, float], done: float) -> None:
         for arrived in arrivals.values():

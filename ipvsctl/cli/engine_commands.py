@@ -213,6 +213,8 @@ def _run(
             _say(str(problem))
         click.echo("ipvsctl: nothing was changed", err=True)
         sys.exit(EXIT_ERROR)
+    for conflict in outcome.conflicts:
+        click.echo(f"ipvsctl: warning: {conflict}", err=True)
     _print_plan(outcome, output)
     for failure in outcome.failures:
         click.echo(f"ipvsctl: failed: {failure}", err=True)

@@ -4,6 +4,11 @@
 `plan_sysctls` are its parts.
 """
 
+from ipvsctl.plan.foreign_addresses import (
+    AddressConflict,
+    withhold_foreign_addresses,
+    without_foreign_addresses,
+)
 from ipvsctl.plan.ipvs_changes import plan_ipvs_changes
 from ipvsctl.plan.node_plan import (
     DEFAULT_INTERFACE,
@@ -19,6 +24,7 @@ from ipvsctl.plan.real_servers import RealServerKey, drains_gracefully, plan_rea
 
 __all__ = [
     "DEFAULT_INTERFACE",
+    "AddressConflict",
     "AddressPlan",
     "NodeFacts",
     "Ownership",
@@ -31,4 +37,6 @@ __all__ = [
     "plan_node",
     "plan_real_servers",
     "plan_sysctls",
+    "withhold_foreign_addresses",
+    "without_foreign_addresses",
 ]

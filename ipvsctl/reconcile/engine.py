@@ -9,7 +9,10 @@ one netlink operation whatever the cluster's size. A full sync (the whole of
 `apply`; at the agent's start, and every sync period) dumps the kernel once and
 plans everything against it: it adopts what a previous run left (no flush:
 counters survive), and repairs drift (`ipvsadm -D`, an unbound address), at
-zero operations when there is none. Graceful termination is `graceful.py`'s;
+zero operations when there is none. A Service's external or load-balancer address
+that holds a virtual server ipvsctl did not create is neither bound nor programmed
+(`plan.foreign_addresses`): those virtual servers are withheld, with a warning for
+each, until a full sync finds the address free. Graceful termination is `graceful.py`'s;
 the netfilter table is kept the same way, element by element
 (`netfilter_sync.py`). Everything it changes goes through its ports (`ports.py`).
 """
@@ -17,7 +20,7 @@ the netfilter table is kept the same way, element by element
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from ipvsctl.kernel import KernelError
@@ -27,12 +30,15 @@ from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateC
 from ipvsctl.model.inputs import ObjectError, ObjectKey
 from ipvsctl.model.ipvs import ServiceKey
 from ipvsctl.plan import (
+    AddressConflict,
     NodeFacts,
     Ownership,
     Plan,
     nodeport_keys_to_record,
     plan_ipvs_changes,
     plan_node,
+    withhold_foreign_addresses,
+    without_foreign_addresses,
 )
 from ipvsctl.reconcile.carry_out import addresses_to_unbind, carry_out, carry_out_netfilter
 from ipvsctl.reconcile.graceful import Drains, UdpFlow, forgotten_udp_flows
@@ -76,13 +82,16 @@ class SyncReport(NamedTuple):
 
 
 class FullPlan(NamedTuple):
-    """A full sync's plan, before anything is carried out (what `diff` prints)."""
+    """A full sync's plan, before anything is carried out (what `diff` prints).
+    `desired` is what the plan serves: the Services' wants less `conflicts`, the virtual
+    servers withheld from addresses that hold foreign ones."""
 
     plan: Plan
     netfilter: NetfilterPlan | None
     facts: NodeFacts
     desired: DesiredState
     netfilter_unread: str = ""  # why the netfilter table could not be read, if it could not
+    conflicts: tuple[AddressConflict, ...] = ()
 
 
 class NodeEngine:
@@ -106,6 +115,8 @@ class NodeEngine:
         self.all_or_nothing = all_or_nothing
         self.table = TableCopy()
         self.bound: set[str] = set()
+        # Wanted virtual servers not programmed: their address holds foreign ones.
+        self.withheld: dict[ServiceKey, AddressConflict] = {}
         self.drains = Drains(options.graceful_period)
 
     # --- what the Services want (see WantedServices) ------------------------------
@@ -123,8 +134,24 @@ class NodeEngine:
         return self.services.rejected
 
     @property
+    def conflicts(self) -> dict[ObjectKey, tuple[ObjectError, ...]]:
+        """One warning per withheld virtual server, by Service: told to the user, while
+        the rest of the Service is served (unlike `rejected`)."""
+        by_service: dict[ObjectKey, list[ObjectError]] = {}
+        for key in sorted(self.withheld):
+            error = self.withheld[key].error()
+            by_service.setdefault((error.ref.namespace, error.ref.name), []).append(error)
+        return {service: tuple(errors) for service, errors in by_service.items()}
+
+    @property
     def real_servers(self) -> int:
         return self.services.real_servers
+
+    def _served(self) -> Mapping[ServiceKey, DesiredVirtualServer]:
+        """What the Services want, less the withheld virtual servers."""
+        if not self.withheld:
+            return self.by_key
+        return {key: vs for key, vs in self.by_key.items() if key not in self.withheld}
 
     def retranslate(self, keys: Iterable[ObjectKey], source: ServiceSource) -> set[ServiceKey]:
         return self.services.retranslate(keys, source)
@@ -146,12 +173,24 @@ class NodeEngine:
             # -A on our VIP included): it goes first, or it would be left foreign.
             leaving = set(delete)
             affected = {*affected, *(key for key in self.table.entries if key.address in leaving)}
+        wanted = [self.by_key[key] for key in sorted(affected) if key in self.by_key]
+        table = self.table.entries
+        for key in affected:
+            self.withheld.pop(key, None)
+        # Judged against the copy: a foreign virtual server made since the last dump is
+        # seen by the next full sync only.
+        ours = Ownership(frozenset(a for a in addresses if a in self.bound), self.record.keys)
+        kept, conflicts = withhold_foreign_addresses(wanted, table, ours)
+        if conflicts:
+            self.withheld.update((conflict.key, conflict) for conflict in conflicts)
+            serving = {vs.key.address for vs in kept if vs.bound}
+            left_out = {c.key.address for c in conflicts} - serving
+            add = [a for a in add if a not in left_out]
+            wanted = list(kept)
         ownership = Ownership(
             bound_addresses=frozenset(a for a in addresses if a in self.bound or a in add),
             nodeport_keys=self.record.keys,
         )
-        wanted = [self.by_key[key] for key in sorted(affected) if key in self.by_key]
-        table = self.table.entries
         present = [table[key] for key in affected if key in table]
         # Counts in the copy are old: every TCP leaver drains, and the drain check
         # (with fresh counts) deletes it once idle.
@@ -162,9 +201,10 @@ class NodeEngine:
             ipvs=changes,
             addresses_del=tuple(delete),
         )
-        netfilter = self.netfilter.plan_changed(affected, self.by_key) if self.netfilter else None
+        served = {vs.key: vs for vs in wanted}  # `affected` less the withheld
+        netfilter = self.netfilter.plan_changed(affected, served) if self.netfilter else None
         report = self._carry_out(plan, wanted, netfilter)
-        self.drains.refresh(table, self.by_key, affected, self.clock())
+        self.drains.refresh(table, served, affected, self.clock())
         return report
 
     def plan_full(self, read_netfilter: bool | TableState = True) -> FullPlan:
@@ -174,7 +214,11 @@ class NodeEngine:
         interface = self.options.interface
         sysctls = self.ports.sysctls.wanted(self.options.strict_arp)
         facts = read_node_facts(self.ports, interface, self.record.keys, sysctls)
-        desired = self.services.desired()
+        # What we bound at the last sync is still ours if someone has unbound it since:
+        # the virtual servers on it are ours to repair, not foreign.
+        ours = Ownership(facts.bound_addresses | self.bound, facts.nodeport_keys)
+        present = (entry.service.key for entry in facts.virtual_servers)
+        desired, conflicts = without_foreign_addresses(self.services.desired(), present, ours)
         plan = plan_node(
             desired,
             facts,
@@ -191,7 +235,7 @@ class NodeEngine:
                 netfilter = self.netfilter.plan_all(desired.virtual_servers, read_netfilter)
             except NetfilterError as error:
                 unread = str(error)
-        return FullPlan(plan, netfilter, facts, desired, unread)
+        return FullPlan(plan, netfilter, facts, desired, unread, conflicts)
 
     def full_sync(self, read_netfilter: bool | TableState = True) -> SyncReport:
         """`plan_full`, carried out."""
@@ -202,6 +246,7 @@ class NodeEngine:
         plan, facts, desired = full.plan, full.facts, full.desired
         self.table = TableCopy(facts.virtual_servers)
         self.bound = set(facts.bound_addresses)
+        self.withheld = {conflict.key: conflict for conflict in full.conflicts}
         report = self._carry_out(plan, desired.virtual_servers, full.netfilter)
         if full.netfilter_unread:  # IPVS goes on; the table waits for the next (repair) sync
             report = report._replace(
@@ -216,7 +261,7 @@ class NodeEngine:
                 report = report._replace(problems=(*report.problems, problem))
             report = report._replace(record_failed=True)
         table = self.table.entries
-        self.drains.refresh(table, self.by_key, {*table, *self.drains.since}, self.clock())
+        self.drains.refresh(table, self._served(), {*table, *self.drains.since}, self.clock())
         return report
 
     def check_drains(self) -> SyncReport:
@@ -233,7 +278,8 @@ class NodeEngine:
             bound_addresses=frozenset(k.address for k in keys if k.address in self.bound),
             nodeport_keys=self.record.keys,
         )
-        wanted = [self.by_key[key] for key in sorted(keys) if key in self.by_key]
+        withheld = self.withheld
+        wanted = [self.by_key[k] for k in sorted(keys) if k in self.by_key and k not in withheld]
         present = [table[key] for key in keys if key in table]
         changes = plan_ipvs_changes(
             wanted, present, ownership, expired_drains=self.drains.expired(self.clock())

@@ -46,13 +46,16 @@ class Outcome(NamedTuple):
     otherwise), the input problems that stopped it before anything changed,
     and one line per change the kernel refused. `netfilter` is the table's part
     (None: --no-netfilter, or its transaction was refused); `notes` are said on
-    stderr and change nothing."""
+    stderr and change nothing. `conflicts` are the Services' virtual servers left out
+    because their address holds virtual servers ipvsctl did not create (warnings:
+    everything else is applied)."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
     failures: tuple[str, ...] = ()
     netfilter: NetfilterPlan | None = None
     notes: tuple[str, ...] = ()
+    conflicts: tuple[ObjectError, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -108,8 +111,9 @@ def reconcile_manifests(
         listing = netfilter.check() if netfilter is not None else False
         engine = NodeEngine(ports, options, services, record, netfilter, all_or_nothing=True)
         full = engine.plan_full(listing)
+        conflicts = tuple(conflict.error() for conflict in full.conflicts)
         if not apply:
-            return Outcome(plan=full.plan, netfilter=full.netfilter)
+            return Outcome(plan=full.plan, netfilter=full.netfilter, conflicts=conflicts)
         unloadable = unloadable_schedulers(
             full.plan, inputs.services, options.scheduler, node.load_scheduler
         )
@@ -121,6 +125,7 @@ def reconcile_manifests(
         plan=without(done, report.refused),
         failures=(*describe_all(report.refused), *report.problems),
         netfilter=None if report.netfilter_refused else full.netfilter,
+        conflicts=conflicts,
     )
 
 
