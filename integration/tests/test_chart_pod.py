@@ -20,6 +20,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import helm_python as helm
@@ -39,6 +40,7 @@ from integration.tests.pod_sandbox import (
     Manifest,
     Node,
     PodSandbox,
+    RunningContainer,
     checkout_image,
 )
 from integration.tests.test_apply_traffic import (  # the backends and client of that module
@@ -220,6 +222,15 @@ def metrics_address(pod: PodSandbox) -> str:
     return flag.partition("=")[2]
 
 
+@contextmanager
+def logs_on_failure(container: RunningContainer) -> Iterator[None]:
+    """A failed wait says what the agent logged meanwhile."""
+    try:
+        yield
+    except AssertionError as error:
+        raise AssertionError(f"{error}; {container.name} logged:\n{container.logs()}") from None
+
+
 def process_status(pid: int) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
@@ -244,8 +255,9 @@ def test_the_charts_pod_programs_every_kind_of_service_and_restarts_without_a_fl
     agent = pod.start(AGENT)
     healthz = probe_url(pod)
     create_services(api)
-    wait_until(all_programmed, "ClusterIP, NodePort and LoadBalancer virtual servers", 60)
-    wait_until(lambda: probe(healthz) == 200, f"{healthz} to answer 200", 60)
+    with logs_on_failure(agent):
+        wait_until(all_programmed, "ClusterIP, NodePort and LoadBalancer virtual servers", 60)
+        wait_until(lambda: probe(healthz) == 200, f"{healthz} to answer 200", 60)
 
     # It ran as the pod says: NET_ADMIN alone, no_new_privs, PID 1 of its own namespace.
     status = process_status(agent.pid)
@@ -269,7 +281,8 @@ def test_the_charts_pod_programs_every_kind_of_service_and_restarts_without_a_fl
 
     assert agent.stop() == 0, agent.logs()
     again = pod.start(AGENT)
-    wait_until(lambda: probe(healthz) == 200, "the restarted agent's first sync", 60)
+    with logs_on_failure(again):
+        wait_until(lambda: probe(healthz) == 200, "the restarted agent's first sync", 60)
     full = 'ipvsctl_reconcile_duration_seconds_count{kind="full"}'
     metrics = metrics_address(pod)
     wait_until(lambda: read_metrics(metrics).get(full, 0) >= 1, "a full sync after the restart")
