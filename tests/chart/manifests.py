@@ -44,6 +44,7 @@ SCENARIOS: dict[str, Values] = {
         "healthz": {"bindAddress": "127.0.0.1", "port": 10666},
         "sysctls": {"extra": {"net.ipv4.vs.conn_reuse_mode": 0}},
         "loadKernelModules": True,
+        "nodePortRecord": {"hostPath": "/run/lb-agent"},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
         "tolerations": [
             {"key": "dedicated", "operator": "Equal", "value": "lb", "effect": "NoSchedule"}

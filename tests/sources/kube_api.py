@@ -8,6 +8,8 @@ Objects are written as kubectl writes them, through the official client
 point code under test at it; `requests()` tells what it was asked; the fault
 methods make it misbehave. `load()` fills it fast, for benchmarks and big
 fixtures: many objects straight into the store, as creates would leave them.
+With `tls` it serves HTTPS with that certificate, as a cluster's API server
+does for a pod's in-cluster configuration.
 
     with KubeApi() as api:
         api.create(service("web"))
@@ -17,8 +19,10 @@ fixtures: many objects straight into the store, as creates would leave them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
+import ssl
 import sys
 import threading
 import time
@@ -29,10 +33,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 import kmock
+from aiohttp.test_utils import RawTestServer
 from kubernetes import client as kube_client
 
 from tests.sources.api_emulator import ApiServerEmulator
+from tests.sources.serving_tls import ServingCertificate
 
 TOKEN = "test-token"
 RESOURCES = {
@@ -48,8 +55,13 @@ LOAD_BATCH = 1000  # objects stored per turn of the loop: it serves requests bet
 class KubeApi:
     """An emulated API server on 127.0.0.1, served from a thread of its own."""
 
-    def __init__(self, emulator: Callable[[], kmock.KubernetesEmulator] = ApiServerEmulator):
+    def __init__(
+        self,
+        emulator: Callable[[], kmock.KubernetesEmulator] = ApiServerEmulator,
+        tls: ServingCertificate | None = None,
+    ):
         self._make_emulator = emulator
+        self.tls = tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kube-api", daemon=True)
         self._server: kmock.Server | None = None
@@ -100,6 +112,8 @@ class KubeApi:
         """A new client of the official library, authenticated with a bearer token."""
         configuration = kube_client.Configuration(host=self.url)
         configuration.api_key = {"BearerToken": f"Bearer {TOKEN}"}
+        if self.tls is not None:
+            configuration.ssl_ca_cert = str(self.tls.ca_cert)
         return kube_client.ApiClient(configuration)
 
     def write_kubeconfig(self, path: Path, server: str = "") -> Path:
@@ -107,7 +121,7 @@ class KubeApi:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": server or self.url}}],
+            "clusters": [{"name": "emulator", "cluster": self._cluster(server)}],
             "users": [{"name": "tester", "user": {"token": TOKEN}}],
             "contexts": [
                 {"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}
@@ -116,6 +130,11 @@ class KubeApi:
         }
         path.write_text(json.dumps(config))  # JSON is YAML
         return path
+
+    def _cluster(self, server: str = "") -> dict[str, str]:
+        if self.tls is None:
+            return {"server": server or self.url}
+        return {"server": server or self.url, "certificate-authority": str(self.tls.ca_cert)}
 
     # -- writing objects, as kubectl does ------------------------------------------
 
@@ -245,7 +264,16 @@ class KubeApi:
         await self.emulator.__aexit__(None, None, None)
 
     async def _start_serving(self) -> None:
-        server = kmock.Server(self.emulator, port=self._port or None)
+        if self.tls is None:
+            server = kmock.Server(self.emulator, port=self._port or None)
+        else:
+            server = kmock.Server(
+                self.emulator,
+                port=self._port or None,
+                server_cls=functools.partial(_TlsTestServer, self.tls.server_context()),
+                # kmock's own client (emulator.get, .patch, ...) trusts the cluster CA too.
+                client_fct=functools.partial(_trusting_session, self.tls.client_context()),
+            )
         await server.__aenter__()
         self._server, self._port = server, server.port
 
@@ -278,6 +306,22 @@ class KubeApi:
         if kind == "EndpointSlice":
             return kube_client.DiscoveryV1Api(self._writer)
         return kube_client.CoreV1Api(self._writer)
+
+
+class _TlsTestServer(RawTestServer):
+    """aiohttp's test server on HTTPS: kmock starts it without arguments, so the
+    context comes in here."""
+
+    def __init__(self, context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._context = context
+
+    async def start_server(self, *args: Any, **kwargs: Any) -> None:
+        await super().start_server(*args, ssl=self._context, **kwargs)
+
+
+def _trusting_session(context: ssl.SSLContext, url: Any) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(ssl=context))
 
 
 def wait_for(
