@@ -629,15 +629,17 @@ def test_persistence_and_scheduler_flags_are_edited_in_place_and_cleared(
     tmp_path: Path,
 ) -> None:
     sh_flags = {"ipvsctl.io/scheduler": "sh", "ipvsctl.io/scheduler-flags": "sh-port"}
+    # sh always carries its fallback flag (docs/services-to-ipvs.md): only sh-port comes and goes.
     apply_ok("-f", affinity_web(tmp_path, 600, sh_flags))
-    assert service_line("-t", f"{VIP}:80").split()[2:] == ["sh", "(sh-port)", "persistent", "600"]
+    line = service_line("-t", f"{VIP}:80").split()[2:]
+    assert line == ["sh", "(sh-fallback,sh-port)", "persistent", "600"]
 
     longer = apply_ok("-f", affinity_web(tmp_path, 900, sh_flags))
-    assert longer == [f"-E -t {VIP}:80 -s sh -b sh-port -p 900"]
+    assert longer == [f"-E -t {VIP}:80 -s sh -b sh-fallback,sh-port -p 900"]
 
     plain = apply_ok("-f", affinity_web(tmp_path, None, {"ipvsctl.io/scheduler": "sh"}))
-    assert plain == [f"-E -t {VIP}:80 -s sh"]
-    assert service_line("-t", f"{VIP}:80").split()[2:] == ["sh"]
+    assert plain == [f"-E -t {VIP}:80 -s sh -b sh-fallback"]
+    assert service_line("-t", f"{VIP}:80").split()[2:] == ["sh", "(sh-fallback)"]
     assert apply_ok("-f", affinity_web(tmp_path, None, {"ipvsctl.io/scheduler": "sh"})) == []
 
 

@@ -14,6 +14,10 @@ Order, and why:
    last means that a Service moving to a new port or address is served on the
    new one before the old goes. One `-D` takes its real servers with it.
 
+A hash service (sh, mh, dh) carries its fallback flag and keeps its real
+servers in one canonical list order, moving some with `-d` and `-a` pairs
+(`hash_order`), so that its table is the same on every node.
+
 The CLI deletes addresses only after all of these (see `node_plan`), so no
 virtual server is ever left on an address that is no longer local.
 
@@ -31,7 +35,8 @@ from operator import attrgetter, itemgetter
 
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.desired import DesiredVirtualServer
-from ipvsctl.model.ipvs import ServiceKey, VirtualServer, VirtualServerEntry
+from ipvsctl.model.ipvs import RealServer, ServiceKey, VirtualServer, VirtualServerEntry
+from ipvsctl.plan.hash_order import canonical_order, hash_service, is_hashed
 from ipvsctl.plan.ownership import Ownership
 from ipvsctl.plan.real_servers import RealServerKey, plan_real_servers
 
@@ -59,16 +64,22 @@ def plan_ipvs_changes(
     groups: list[tuple[_Order, list[IpvsChange]]] = []
     for vs in desired:
         service = vs.service
+        servers = vs.real_servers
+        if is_hashed(service):
+            # Fallback flag and canonical order: see hash_order. Each -a goes to the
+            # head, so the last of the list is added first.
+            service = hash_service(service)
+            servers = tuple(reversed(canonical_order(servers)))
         entry = remaining.pop(service.key, None)
         if entry is None:
             if service.key in present or service.key in added:
                 raise ValueError(f"virtual server {service.key} is desired twice ({vs.owner})")
             added.add(service.key)
             group = [IpvsChange(Op.ADD_SERVICE, service)]
-            group.extend(IpvsChange(Op.ADD_REAL, service, rs) for rs in vs.real_servers)
+            group.extend(IpvsChange(Op.ADD_REAL, service, rs) for rs in servers)
         else:
             leaving = expired.get(service.key, ()) if expired else ()
-            group = _edits(vs, entry, leaving, counts_known)
+            group = _edits(service, servers, entry, leaving, counts_known)
         if group:
             groups.append((_SERVICE_ORDER(service), group))
     # Sorting only the services that change keeps a converged plan cheap.
@@ -81,19 +92,17 @@ def plan_ipvs_changes(
 
 
 def _edits(
-    vs: DesiredVirtualServer,
+    service: VirtualServer,
+    servers: tuple[RealServer, ...],
     entry: VirtualServerEntry,
     expired: Collection[RealServerKey],
     counts_known: bool,
 ) -> list[IpvsChange]:
     """`-E` when the config differs, then the real-server edits."""
-    service = vs.service
     changes = []
     if entry.service != service:
         changes.append(IpvsChange(Op.EDIT_SERVICE, service))
-    changes.extend(
-        plan_real_servers(service, vs.real_servers, entry.real_servers, expired, counts_known)
-    )
+    changes.extend(plan_real_servers(service, servers, entry.real_servers, expired, counts_known))
     return changes
 
 

@@ -5,7 +5,9 @@ instead of deleted, so the scheduler sends it nothing new while its
 connections finish (kube-proxy's graceful_termination.go). A later plan,
 seeing it idle, deletes it. UDP and SCTP real servers go at once, as in
 kube-proxy: a datagram flow has no end to wait for, and with
-expire_nodest_conn their entries die on the next packet.
+expire_nodest_conn their entries die on the next packet. So do the real
+servers of a dh service, and those of sh, mh and dh services are kept in one
+canonical order (see `hash_order`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Collection
 
 from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.ipvs import Protocol, RealServer, RealServerEntry, VirtualServer
+from ipvsctl.plan.hash_order import canonical_order, is_hashed, plan_hash_order
 
 __all__ = ["RealServerKey", "drains_gracefully", "plan_real_servers"]
 
@@ -24,7 +27,9 @@ _IMMEDIATE_PROTOCOLS = frozenset({Protocol.UDP, Protocol.SCTP})
 
 
 def drains_gracefully(service: VirtualServer) -> bool:
-    return service.key.protocol not in _IMMEDIATE_PROTOCOLS
+    # dh has no fallback: a drained server it picks would refuse every new client
+    # (see `hash_order`), so its leavers go at once.
+    return service.key.protocol not in _IMMEDIATE_PROTOCOLS and service.scheduler != "dh"
 
 
 def _has_connections(entry: RealServerEntry) -> bool:
@@ -66,6 +71,8 @@ def plan_real_servers(
     gracefully, whatever its counts say; a later check with fresh counts
     deletes it once idle.
     """
+    if is_hashed(service):
+        return _plan_hashed(service, wanted, present, expired, counts_known)
     if _same_servers(wanted, present):
         return []
     present_by_key = {entry.server.key: entry for entry in present}
@@ -86,3 +93,30 @@ def plan_real_servers(
         else:
             changes.append(IpvsChange(Op.DELETE_REAL, service, entry.server))
     return changes
+
+
+def _plan_hashed(
+    service: VirtualServer,
+    wanted: tuple[RealServer, ...],
+    present: tuple[RealServerEntry, ...],
+    expired: Collection[RealServerKey],
+    counts_known: bool,
+) -> list[IpvsChange]:
+    """As `plan_real_servers`, keeping the list in canonical order (`hash_order`): the
+    reorder, adds and edits first, then the deletes, which move no other server."""
+    if len(wanted) == len(present) and [e.server for e in present] == canonical_order(wanted):
+        return []  # converged
+    wanted_keys = {server.key for server in wanted}
+    graceful = drains_gracefully(service)
+    final = list(wanted)
+    deletes = []
+    for entry in present:
+        if entry.server.key in wanted_keys:
+            continue
+        busy = not counts_known or _has_connections(entry)
+        if graceful and busy and entry.server.key not in expired:
+            final.append(entry.server._replace(weight=0))
+        else:
+            deletes.append(IpvsChange(Op.DELETE_REAL, service, entry.server))
+    changes = plan_hash_order(service, canonical_order(final), present)
+    return changes + deletes

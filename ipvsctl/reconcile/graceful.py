@@ -84,13 +84,23 @@ def forgotten_udp_flows(
     changes: Iterable[IpvsChange], table: Mapping[ServiceKey, VirtualServerEntry]
 ) -> list[UdpFlow]:
     """The UDP flows the accepted `changes` leave without a real server: one per `-d`, and
-    one per real server of a `-D` (`table` is the copy from before the changes)."""
+    one per real server of a `-D` (`table` is the copy from before the changes). A `-d`
+    followed by an `-a` of the same server moves it in its list (`plan.hash_order`): the
+    kernel revives that very server, and its flows go on."""
+    changes = list(changes)
+    readded = {
+        (change.service.key, change.real_server.key)
+        for change in changes
+        if change.op is Op.ADD_REAL and change.real_server is not None
+    }
     flows = []
     for change in changes:
         key = change.service.key
         if key.protocol != Protocol.UDP:
             continue
         if change.op is Op.DELETE_REAL and change.real_server is not None:
+            if (key, change.real_server.key) in readded:
+                continue
             flows.append(UdpFlow(key.address, key.port, *change.real_server.key))
         elif change.op is Op.DELETE_SERVICE and key in table:
             flows.extend(

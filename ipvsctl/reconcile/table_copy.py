@@ -11,7 +11,10 @@ As ip_vs_ctl.c does it: `-A` adds an empty service (EEXIST when it is there),
 new real server first (the kernel lists the newest first; EEXIST when it is
 there), `-e` keeps the connection counts, `-d` drops it; a change to a
 missing service is refused with ESRCH, one to a missing real server with
-ENOENT, as the kernel answers.
+ENOENT, as the kernel answers. An `-a` right after the `-d` of the same real
+server (a hash service's move, see `plan.hash_order`) gets back its
+connection counts and stats: the kernel revives the deleted server from its
+trash (`ip_vs_trash_get_dest`), connections and all.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class TableCopy:
         self.entries: dict[ServiceKey, VirtualServerEntry] = {
             entry.service.key: entry for entry in entries
         }
+        # The real server the last change deleted, as the kernel's trash holds it.
+        self._deleted: tuple[ServiceKey, RealServerEntry] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -54,6 +59,7 @@ class TableCopy:
 
     def apply(self, change: IpvsChange) -> int:
         """Carry out one change; 0, or the errno the kernel answers and nothing changed."""
+        deleted, self._deleted = self._deleted, None
         op, service, server = change
         key = service.key
         entry = self.entries.get(key)
@@ -75,9 +81,10 @@ class TableCopy:
         if op is Op.ADD_REAL:
             if present:
                 return errno.EEXIST
-            self.entries[key] = entry._replace(
-                real_servers=(RealServerEntry(server), *entry.real_servers)
-            )
+            added = RealServerEntry(server)
+            if deleted is not None and deleted[0] == key and deleted[1].server.key == server.key:
+                added = deleted[1]._replace(server=server)
+            self.entries[key] = entry._replace(real_servers=(added, *entry.real_servers))
             return 0
         if not present:
             return errno.ENOENT
@@ -88,5 +95,6 @@ class TableCopy:
             )
         else:
             servers = tuple(rs for rs in entry.real_servers if rs.server.key != server.key)
+            self._deleted = (key, present[0])
         self.entries[key] = entry._replace(real_servers=servers)
         return 0

@@ -82,9 +82,9 @@ CASES = [
     ),
     Case(
         "other scheduler flags are an -E",
-        actual=(have(tcp(VIP, 80, scheduler="sh"), rs(A)),),
+        actual=(have(tcp(VIP, 80, scheduler="sh", flags=ServiceFlag.SCHED1), rs(A)),),
         desired=(want(tcp(VIP, 80, scheduler="sh", flags=ServiceFlag.SCHED2), rs(A)),),
-        lines=("-E -t 10.96.0.10:80 -s sh -b sh-port",),
+        lines=("-E -t 10.96.0.10:80 -s sh -b sh-fallback,sh-port",),
     ),
     Case(
         "becoming persistent is an -E",
