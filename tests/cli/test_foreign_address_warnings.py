@@ -3,7 +3,6 @@ line per skipped port, the rest applied, exit 0, the foreign server untouched.""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,10 @@ from click.testing import CliRunner
 
 from ipvsctl.cli.commands import cli
 from ipvsctl.model import ForwardMethod, RealServer, RealServerEntry, VirtualServerEntry
-from ipvsctl.reconcile import NodeAccess
 from ipvsctl.reconcile.ports import NodePorts
 from ipvsctl.state.nodeport_record import DIRECTORY_ENV
 from tests.plan.builders import tcp
-from tests.reconcile.fakes import FakeIpvs, FakeLinks, FakeSysctls
+from tests.reconcile.fakes import FakeIpvs, FakeLinks, FakeSysctls, fake_node
 
 SERVICE = """
 apiVersion: v1
@@ -50,11 +48,7 @@ def invoke(command: list[str], kernel: FakeIpvs, tmp_path: Path) -> tuple[int, s
     path = tmp_path / "m.yaml"
     path.write_text(SERVICE)
     ports = NodePorts(kernel, FakeLinks(), FakeSysctls(), None)
-    node = NodeAccess(
-        schedulers=lambda: None,
-        addresses=lambda interface: (),
-        open_ports=lambda netfilter: nullcontext(ports),
-    )
+    node = fake_node(ports)
     argv = [*command, "--no-netfilter", "-f", str(path)]
     result = CliRunner().invoke(cli, argv, obj=node)
     return result.exit_code, result.stdout, result.stderr

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from ipvsctl.links import DUMMY_KIND
 from ipvsctl.model.changes import ChangeFailure, IpvsChange
 from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, VirtualServerEntry
 from ipvsctl.netfilter import ABSENT, NetfilterError, Support, TableState
-from ipvsctl.reconcile.ports import NodePorts
+from ipvsctl.reconcile.ports import NodeAccess, NodePorts
 from ipvsctl.reconcile.table_copy import TableCopy
 
 
@@ -160,6 +161,18 @@ class FakeClock:
 
 def fake_ports(nft: FakeNft | None = None, clock: FakeClock | None = None) -> NodePorts:
     return NodePorts(FakeIpvs(), FakeLinks(), FakeSysctls(), nft, clock or FakeClock())
+
+
+def fake_node(ports: NodePorts, addresses: tuple[str, ...] = ()) -> NodeAccess:
+    """A node reached through `ports` alone: every way a command has to the host's
+    kernel is a fake (schedulers unknown, so none is refused; any loads)."""
+    return NodeAccess(
+        schedulers=lambda: None,
+        addresses=lambda interface: addresses,
+        open_ports=lambda netfilter: nullcontext(ports),
+        nft=lambda: ports.nft or FakeNft(),
+        load_scheduler=lambda name: None,
+    )
 
 
 if TYPE_CHECKING:
