@@ -29,12 +29,12 @@ from ipvsctl.model.inputs import (
     SCHEDULER_ANNOTATION,
     SCHEDULER_FLAGS_ANNOTATION,
     ObjectError,
+    ObjectKey,
     ObjectRef,
 )
 
 log = logging.getLogger("ipvsctl.agent")
 
-ObjectKey = tuple[str, str]
 _MAX_QUEUED = 1000
 
 

@@ -30,14 +30,14 @@ from ipvsctl.reconcile.options import (
     netfilter_options,
     translate_config,
 )
-from ipvsctl.reconcile.ports import HOST, NodeAccess, NodePorts
+from ipvsctl.reconcile.ports import HOST, Nft, NodeAccess, NodePorts
 from ipvsctl.reconcile.scheduler_modules import unloadable_schedulers
 from ipvsctl.reconcile.wanted_services import WantedServices
 from ipvsctl.state.nodeport_record import NodeportRecord
 from ipvsctl.translate import index_slices
 
 if TYPE_CHECKING:
-    from ipvsctl.netfilter import NetfilterPlan, NftTable
+    from ipvsctl.netfilter import NetfilterPlan
     from ipvsctl.reconcile.netfilter_sync import NetfilterSync
 
 
@@ -163,7 +163,7 @@ def cleanup(options: EngineOptions, *, apply: bool, node: NodeAccess = HOST) -> 
         owned = plan_node(
             DesiredState(), facts._replace(interface_exists=True), interface=options.interface
         )
-        nft, netfilter_plan, notes = _plan_netfilter_cleanup()
+        nft, netfilter_plan, notes = _plan_netfilter_cleanup(node.nft())
         plan = Plan(
             interface=owned.interface,
             ipvs=owned.ipvs,
@@ -204,13 +204,14 @@ def cleanup(options: EngineOptions, *, apply: bool, node: NodeAccess = HOST) -> 
     )
 
 
-def _plan_netfilter_cleanup() -> tuple[NftTable | None, NetfilterPlan | None, tuple[str, ...]]:
+def _plan_netfilter_cleanup(
+    nft: Nft,
+) -> tuple[Nft | None, NetfilterPlan | None, tuple[str, ...]]:
     """Our table's deletion when there is one, and notes. A table nft cannot read (a
     kernel without nf_tables) or no nft at all stops nothing else: the IPVS side is
     cleaned up all the same, and the note says what was not looked at."""
-    from ipvsctl.netfilter import NetfilterError, NftTable, plan_cleanup
+    from ipvsctl.netfilter import NetfilterError, plan_cleanup
 
-    nft = NftTable()
     if not nft.installed():
         return None, None, ("nft not found: no nftables table was looked for",)
     try:

@@ -51,13 +51,14 @@ class Cache:
             first = self.arrivals[0][0] if self.arrivals else float("inf")
             self.clock.now = min(self.clock.now + timeout, first)
         services: dict[ObjectKey, float] = {}
-        node = False
+        node = reconnected = False
         for _, changes in self._arrived():
             for key, arrived in changes.services.items():
                 services.setdefault(key, arrived)
             node |= changes.node
+            reconnected |= changes.reconnected
         self.arrivals = self.arrivals[len(self._arrived()) :]
-        return Changes(services, node)
+        return Changes(services, node, reconnected=reconnected)
 
     def _arrived(self) -> list[tuple[float, Changes]]:
         return [a for a in self.arrivals if a[0] <= self.clock.now]
@@ -69,6 +70,10 @@ def services(at: float, *keys: ObjectKey) -> tuple[float, Changes]:
 
 def node(at: float) -> tuple[float, Changes]:
     return at, Changes({}, node=True)
+
+
+def reconnected(at: float) -> tuple[float, Changes]:
+    return at, Changes({}, reconnected=True)
 
 
 @dataclass
@@ -230,3 +235,10 @@ def test_a_failed_drain_check_is_repaired_at_the_next_period() -> None:
         (4.0, "drains healthy=False"),
         (10.0, "full repair"),
     ]
+
+
+def test_the_api_server_back_runs_a_full_sync_at_once() -> None:
+    run = run_loop([reconnected(4.0)], end=9.0)
+    fulls = [(at, what) for at, what in run.log if what.startswith("full")]
+    # At start, at once on the reconnection (not a repair), then a period after it.
+    assert fulls[:2] == [(0.0, "full start"), (4.0, "full period")]

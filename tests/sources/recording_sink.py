@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipvsctl.model.inputs import ObjectError, Refused
-from ipvsctl.sources.api.resources import ClusterValue, Kind, ObjectKey
+from ipvsctl.model.inputs import ObjectError, ObjectKey, Refused
+from ipvsctl.sources.api.resources import ClusterValue, Kind
 
 WAIT_TIMEOUT = 10.0
 

@@ -108,7 +108,7 @@ def read_list(
     for field, expected in (("kind", f"{kind}List"), ("apiVersion", api_version)):
         found = body.get(field)
         if kind and found is not None and found != expected:
-            raise ApiError(f"{what}: {field} {_cut(repr(found))}, not {expected!r}")
+            raise ApiError(f"{what}: {field} {_shortened(repr(found))}, not {expected!r}")
     if "items" not in body:
         raise ApiError(f"{what}: a list without items")
     metadata = body.get("metadata")
@@ -123,7 +123,7 @@ def read_list(
     )
 
 
-def _cut(text: str, limit: int = 80) -> str:
+def _shortened(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 

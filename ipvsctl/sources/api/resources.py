@@ -12,14 +12,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ipvsctl.model.inputs import EndpointSlice, NodeInfo, ObjectError, Refused, Service
+from ipvsctl.model.inputs import (
+    EndpointSlice,
+    NodeInfo,
+    ObjectError,
+    ObjectKey,
+    Refused,
+    Service,
+)
 from ipvsctl.sources.objects.any_kind import object_from_dict
 from ipvsctl.sources.objects.endpoint_slice import PartialSlice, slice_from_api
 from ipvsctl.sources.objects.metadata import Ignored, uid_of
 from ipvsctl.sources.objects.node import node_from_dict
 
 Kind = Literal["Service", "EndpointSlice", "Node"]
-ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for the Node
 ClusterValue = Service | EndpointSlice | NodeInfo
 Decoded = ClusterValue | PartialSlice | Ignored | list[ObjectError]
 

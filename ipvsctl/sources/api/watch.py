@@ -39,7 +39,7 @@ from typing import Any
 import urllib3
 from kubernetes import client as kube_client
 
-from ipvsctl.model.inputs import Refused
+from ipvsctl.model.inputs import ObjectKey, Refused
 from ipvsctl.sources.api.backoff import Backoff, FailureStreak, RetryWake, retrying
 from ipvsctl.sources.api.requests import (
     ApiError,
@@ -56,7 +56,6 @@ from ipvsctl.sources.api.resources import (
     SERVICES,
     ClusterSink,
     ClusterValue,
-    ObjectKey,
     Resource,
     deliver,
     node_resource,
