@@ -3,7 +3,8 @@
 fake IPVS holds, as `ipvsadm -Sn` prints it (sorted: the kernel lists in hash
 order).
 
-The cases are in kube_proxy_cases.py and kube_proxy_endpoint_cases.py, each
+The cases are in kube_proxy_cases.py, kube_proxy_endpoint_cases.py and
+kube_proxy_service_cases.py, each
 named by its Go test (`go test -run` spelling). The node's addresses go on a
 dummy link of the test's own, kp-node0; `--nodeport-addresses` stands for
 kube-proxy's nodePortAddresses and `--node-name test-hostname` for its test
@@ -25,9 +26,10 @@ from integration.tests.kube_proxy_cases import CASES as ADDRESS_CASES
 from integration.tests.kube_proxy_cases import DIFFERENCES
 from integration.tests.kube_proxy_endpoint_cases import CASES as ENDPOINT_CASES
 from integration.tests.kube_proxy_objects import TEST_HOSTNAME, Case
+from integration.tests.kube_proxy_service_cases import CASES as SERVICE_CASES
 
 NODE_LINK = "kp-node0"
-CASES = (*ADDRESS_CASES, *ENDPOINT_CASES)
+CASES = (*ADDRESS_CASES, *ENDPOINT_CASES, *SERVICE_CASES)
 
 
 def _param(case: Case) -> object:
