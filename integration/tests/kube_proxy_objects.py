@@ -11,7 +11,7 @@ masquerading, and its test node is called "test-hostname".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Manifest = dict[str, Any]
@@ -180,7 +180,6 @@ class Slice:
     ports: tuple[Port, ...] = (P80,)
     family: str = "IPv4"
     number: int = 1
-    extra: Manifest = field(default_factory=dict)
 
 
 def endpoint_slice(namespace: str, service_name: str, shape: Slice) -> Manifest:
@@ -213,5 +212,4 @@ def endpoint_slice(namespace: str, service_name: str, shape: Slice) -> Manifest:
         "addressType": shape.family,
         "endpoints": items,
         "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol} for p in shape.ports],
-        **shape.extra,
     }
