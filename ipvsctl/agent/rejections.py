@@ -2,6 +2,9 @@
 Kubernetes Event (Warning), so `kubectl describe service` says why. Every other
 Service keeps working.
 
+A Service served with a warning (an external address of a family it does not
+have, skipped) gets a Warning Event the same way, but is not counted as rejected.
+
 Once means once per problem: a resync or an unrelated change does not repeat
 it; a Service whose problem changes, or comes back after being fixed, is told
 again. Events are posted from a thread of their own, so a slow API server never
@@ -44,6 +47,8 @@ def event_reason(error: ObjectError) -> str:
         return "InvalidForwardingMethod"
     if "already; left to it" in error.message:
         return "VirtualServerConflict"
+    if "not a family of the Service" in error.message:
+        return "IPFamilyMismatch"
     return "InvalidService"
 
 
@@ -53,6 +58,7 @@ class Rejections:
     def __init__(self, client: Any, node_name: str, metrics: AgentMetrics) -> None:
         self.recorder, self.metrics = EventRecorder(client, node_name), metrics
         self.told: dict[ObjectRef, tuple[ObjectError, ...]] = {}
+        self.warned: dict[ObjectRef, tuple[ObjectError, ...]] = {}
         self.outbox: queue.Queue[tuple[ObjectRef, str, str]] = queue.Queue(_MAX_QUEUED)
         threading.Thread(target=self._post, name="events", daemon=True).start()
 
@@ -71,17 +77,32 @@ class Rejections:
             del self.told[ref]
         self.metrics.set_rejected(len(keep))
 
+    def report_warnings(self, warned: Mapping[ObjectKey, tuple[ObjectError, ...]]) -> None:
+        """Every served Service's warnings now: the new ones told, the gone ones forgotten."""
+        for (namespace, name), warnings in warned.items():
+            self._tell(ObjectRef("Service", namespace, name), warnings, self.warned, "warning")
+        keep = {ObjectRef("Service", *key) for key in warned}
+        for ref in [r for r in self.warned if r not in keep]:
+            del self.warned[ref]
+
     def report_malformed(self, found: Sequence[tuple[ObjectRef, tuple[ObjectError, ...]]]) -> None:
         """Objects the sources could not read (any kind), as `Changes.invalid` gives them."""
         for ref, errors in found:
             self._tell(ref, errors)
 
-    def _tell(self, ref: ObjectRef, errors: tuple[ObjectError, ...]) -> None:
-        if self.told.get(ref) == errors:
+    def _tell(
+        self,
+        ref: ObjectRef,
+        errors: tuple[ObjectError, ...],
+        told: dict[ObjectRef, tuple[ObjectError, ...]] | None = None,
+        what: str = "rejected",
+    ) -> None:
+        told = self.told if told is None else told
+        if told.get(ref) == errors:
             return
-        self.told[ref] = errors
+        told[ref] = errors
         for error in errors:
-            event(log, "rejected", level=logging.WARNING, object=str(ref), problem=str(error))
+            event(log, what, level=logging.WARNING, object=str(ref), problem=str(error))
             message = f"{error.field}: {error.message}"
             with suppress(queue.Full):  # logged above; an Event is a courtesy
                 self.outbox.put_nowait((ref, event_reason(error), message))

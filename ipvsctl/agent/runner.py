@@ -274,6 +274,7 @@ class Agent:
             )
         self.metrics.observe_reconcile("incremental", done - started)
         self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        self.rejections.report_warnings(engine.warned)
         return ok
 
     def _full_sync(self, engine: NodeEngine, why: str) -> bool:
@@ -304,6 +305,7 @@ class Agent:
             self.waiting = {}
         self.metrics.observe_reconcile("full", done - started)
         self.rejections.report_services(engine.rejected, self.cache.malformed(SERVICE))
+        self.rejections.report_warnings(engine.warned)
         return ok
 
     def _observe_latency(self, arrivals: dict[ObjectKey, float], done: float) -> None:

@@ -202,6 +202,10 @@ def _run(files: Sequence[str], options: EngineOptions, output: str, apply: bool)
     except (SourceError, OptionError, KernelError, LinkError) as error:
         click.echo(f"ipvsctl: {error}", err=True)
         sys.exit(EXIT_ERROR)
+    # Said before anything else: each names an address that was left out, and the
+    # command goes on with the rest of its Service.
+    for warning in outcome.warnings:
+        click.echo(f"ipvsctl: warning: {warning}", err=True)
     if outcome.errors:
         for problem in outcome.errors:
             click.echo(f"ipvsctl: {problem}", err=True)

@@ -120,6 +120,10 @@ class NodeEngine:
         return self.services.rejected
 
     @property
+    def warned(self) -> dict[ObjectKey, tuple[ObjectError, ...]]:
+        return self.services.warned
+
+    @property
     def real_servers(self) -> int:
         return self.services.real_servers
 

@@ -44,13 +44,15 @@ class Outcome(NamedTuple):
     otherwise), the input problems that stopped it before anything changed,
     and one line per change the kernel refused. `netfilter` is the table's part
     (None: --no-netfilter, or its transaction was refused); `notes` are said on
-    stderr and change nothing."""
+    stderr and change nothing; `warnings` tell what was left out of Services that
+    are served all the same (said on stderr; they stop nothing)."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
     failures: tuple[str, ...] = ()
     netfilter: NetfilterPlan | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[ObjectError, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -83,8 +85,9 @@ def reconcile_manifests(
     services = WantedServices(config)
     services.retranslate_all(ManifestSource(inputs), config)
     errors = (*inputs.errors, *services.errors())
+    warnings = services.warnings()
     if errors:
-        return Outcome(plan=Plan(interface=options.interface), errors=errors)
+        return Outcome(plan=Plan(interface=options.interface), errors=errors, warnings=warnings)
     with node.open_ports(options.netfilter) as ports, _record(apply) as record:
         netfilter = _netfilter(ports, options, config.local_addresses)
         # Read (and the kernel's support checked) before anything changes.
@@ -92,7 +95,7 @@ def reconcile_manifests(
         engine = NodeEngine(ports, options, services, record, netfilter)
         full = engine.plan_full(listing)
         if not apply:
-            return Outcome(plan=full.plan, netfilter=full.netfilter)
+            return Outcome(plan=full.plan, netfilter=full.netfilter, warnings=warnings)
         # All or nothing, unlike the agent's syncs: a record that cannot be written is
         # exit 2 before anything changes.
         nodeports = nodeport_keys_to_record(full.desired.virtual_servers)
@@ -104,6 +107,7 @@ def reconcile_manifests(
         plan=without(done, report.refused),
         failures=(*describe_all(report.refused), *report.problems),
         netfilter=None if report.netfilter_refused else full.netfilter,
+        warnings=warnings,
     )
 
 
