@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ import click
 
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
+from ipvsctl.model.ipvs import Timeouts
 from ipvsctl.reconcile import (
     HOST,
     EngineOptions,
@@ -100,6 +102,76 @@ def netfilter_options(command: Handler) -> Handler:
     return command
 
 
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration (`1h30m`, `500ms`, `0`); ValueError otherwise."""
+    spelled = text.strip()
+    if spelled == "0":
+        return 0.0
+    position, total = 0, 0.0
+    while position < len(spelled):
+        match = _PART.match(spelled, position)
+        if match is None:
+            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h30m, 500ms)")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if not spelled:
+        raise ValueError("an empty duration")
+    return total
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+def ipvs_timeouts(tcp: float, tcp_fin: float, udp: float) -> Timeouts:
+    """The timeout flags in whole seconds (as kube-proxy truncates them)."""
+    return Timeouts(int(tcp), int(tcp_fin), int(udp))
+
+
+def ipvs_options(command: Handler) -> Handler:
+    """kube-proxy's IPVS flags (`apply`, `diff`, `run`): the node-wide connection
+    timeouts (`ipvsadm --set`) and the excluded CIDRs."""
+    timeouts = [
+        click.option(
+            f"--ipvs-{name}-timeout",
+            type=Duration(),
+            default="0s",
+            show_default=True,
+            help=f"Timeout of idle IPVS {what} connections (ipvsadm --set); 0s leaves "
+            "the kernel's value as it is.",
+        )
+        for name, what in (("tcp", "TCP"), ("tcpfin", "TCP FIN_WAIT"), ("udp", "UDP"))
+    ]
+    for option in reversed(
+        [
+            click.option(
+                "--ipvs-exclude-cidrs",
+                multiple=True,
+                metavar="CIDRS",
+                help="Virtual servers on addresses in these CIDRs are never deleted as "
+                "unwanted (kube-proxy's flag). Comma-separated CIDRs, or repeat the flag.",
+            ),
+            *timeouts,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def translation_options(command: Handler) -> Handler:
     """The flags `apply` and `diff` share (`run` takes most of them too)."""
     for option in reversed(
@@ -116,6 +188,7 @@ def translation_options(command: Handler) -> Handler:
             ),
             strict_arp_option,
             netfilter_options,
+            ipvs_options,
             click.option(
                 "-o",
                 "--output",
@@ -139,6 +212,10 @@ def _engine_options(
     cluster_cidrs: Sequence[str],
     masquerade_all: bool,
     no_netfilter: bool,
+    ipvs_exclude_cidrs: Sequence[str],
+    ipvs_tcp_timeout: float,
+    ipvs_tcpfin_timeout: float,
+    ipvs_udp_timeout: float,
 ) -> EngineOptions:
     return EngineOptions(
         node_name=node_name,
@@ -149,6 +226,8 @@ def _engine_options(
         netfilter=not no_netfilter,
         cluster_cidrs=split_list(cluster_cidrs),
         masquerade_all=masquerade_all,
+        exclude_cidrs=split_list(ipvs_exclude_cidrs),
+        ipvs_timeouts=ipvs_timeouts(ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout),
     )
 
 

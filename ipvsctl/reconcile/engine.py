@@ -31,6 +31,7 @@ from ipvsctl.plan import (
     NodeFacts,
     Ownership,
     Plan,
+    excluded_networks,
     nodeport_keys_to_record,
     plan_ipvs_changes,
     plan_node,
@@ -104,6 +105,7 @@ class NodeEngine:
         self.table = TableCopy()
         self.bound: set[str] = set()
         self.drains = Drains(options.graceful_period)
+        self.excluded = excluded_networks(options.exclude_cidrs)
 
     # --- what the Services want (see WantedServices) ------------------------------
 
@@ -150,6 +152,7 @@ class NodeEngine:
         ownership = Ownership(
             bound_addresses=frozenset(a for a in addresses if a in self.bound or a in add),
             nodeport_keys=self.record.keys,
+            excluded=self.excluded,
         )
         wanted = [self.by_key[key] for key in sorted(affected) if key in self.by_key]
         table = self.table.entries
@@ -174,13 +177,18 @@ class NodeEngine:
         `netfilter_sync`)."""
         interface = self.options.interface
         sysctls = self.ports.sysctls.wanted(self.options.strict_arp)
-        facts = read_node_facts(self.ports, interface, self.record.keys, sysctls)
+        timeouts = self.options.ipvs_timeouts
+        facts = read_node_facts(
+            self.ports, interface, self.record.keys, sysctls, timeouts=any(timeouts)
+        )
         desired = self.services.desired()
         plan = plan_node(
             desired,
             facts,
             interface=interface,
             wanted_sysctls=sysctls,
+            wanted_timeouts=timeouts,
+            excluded=self.excluded,
             expired_drains=self.drains.expired(self.clock()),
         )
         unread, netfilter = "", None
@@ -228,6 +236,7 @@ class NodeEngine:
         ownership = Ownership(
             bound_addresses=frozenset(k.address for k in keys if k.address in self.bound),
             nodeport_keys=self.record.keys,
+            excluded=self.excluded,
         )
         wanted = [self.by_key[key] for key in sorted(keys) if key in self.by_key]
         present = [table[key] for key in keys if key in table]

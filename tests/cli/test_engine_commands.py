@@ -173,3 +173,14 @@ def test_a_warning_is_said_on_stderr_and_the_rest_of_the_service_is_applied(
     )
     assert "-A -t 203.0.113.7:80 -s rr" in result.stdout
     assert "2001:db8::77" not in result.stdout
+
+
+def test_ipvs_timeout_flags_are_durations_and_plan_an_ipvsadm_set(tmp_path: Path) -> None:
+    from tests.reconcile.fakes import fake_ports
+
+    ports = fake_ports()
+    node = NO_KERNEL._replace(open_ports=lambda netfilter: nullcontext(ports))
+    args = ["diff", "--no-netfilter", "--ipvs-tcp-timeout=1h", "--ipvs-udp-timeout", "90s"]
+    result = invoke([*args, "-f", manifest(tmp_path)], node)
+    assert result.exit_code == 1, result.output
+    assert "--set 3600 0 90\n" in result.stdout
