@@ -84,10 +84,10 @@ def test_an_ipv4_only_sctp_nodeport_gets_no_virtual_server_on_the_nodes_ipv6_add
         slice_on_nodes("signal", [("10.246.7.2", THIS_NODE)], sig),
     )
     apply(manifest)
-    table = run("ipvsadm", "-Ln")
-    assert f"SCTP  {NODE_V4}:3001 rr" in table
-    assert NODE_V6 not in table
-    assert "[2001:db8::1:1]:3001" not in run("ipvsadm", "-Ln")
+    services = [line.split()[:2] for line in run("ipvsadm", "-Ln").splitlines()[3:]]
+    services = [fields for fields in services if fields[0] != "->"]
+    # ipvsadm spells SCTP with one space after it, TCP with two: compare fields.
+    assert sorted(services) == [["SCTP", "10.96.7.1:3000"], ["SCTP", f"{NODE_V4}:3001"]]
 
 
 def test_an_ipv6_external_ip_of_an_ipv4_only_service_is_neither_bound_nor_served(
