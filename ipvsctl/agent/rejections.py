@@ -5,6 +5,8 @@ Service keeps working.
 A Service whose external or load-balancer address holds a virtual server ipvsctl
 did not create is served without that address, and told so the same way (a
 conflict: a warning, not a refusal, so it is not counted as rejected).
+A Service served with a warning (an external address of a family it does not
+have, skipped) gets a Warning Event the same way, but is not counted as rejected.
 
 Once means once per problem: a resync or an unrelated change does not repeat
 it; a Service whose problem changes, or comes back after being fixed, is told
@@ -50,6 +52,8 @@ def event_reason(error: ObjectError) -> str:
         return "VirtualServerConflict"
     if "ipvsctl did not create" in error.message:
         return "ForeignVirtualServer"
+    if "not a family of the Service" in error.message:
+        return "IPFamilyMismatch"
     return "InvalidService"
 
 
@@ -59,6 +63,7 @@ class Rejections:
     def __init__(self, client: Any, node_name: str, metrics: AgentMetrics) -> None:
         self.recorder, self.metrics = EventRecorder(client, node_name), metrics
         self.told: dict[ObjectRef, tuple[ObjectError, ...]] = {}
+        self.warned: dict[ObjectRef, tuple[ObjectError, ...]] = {}
         self.outbox: queue.Queue[tuple[ObjectRef, str, str]] = queue.Queue(_MAX_QUEUED)
         threading.Thread(target=self._post, name="events", daemon=True).start()
 
@@ -82,19 +87,34 @@ class Rejections:
             del self.told[ref]
         self.metrics.set_rejected(len(refused))
 
+    def report_warnings(self, warned: Mapping[ObjectKey, tuple[ObjectError, ...]]) -> None:
+        """Every served Service's warnings now: the new ones told, the gone ones forgotten."""
+        for (namespace, name), warnings in warned.items():
+            self._tell(ObjectRef("Service", namespace, name), warnings, self.warned, "warning")
+        keep = {ObjectRef("Service", *key) for key in warned}
+        for ref in [r for r in self.warned if r not in keep]:
+            del self.warned[ref]
+
     def report_malformed(self, found: Sequence[tuple[ObjectRef, tuple[ObjectError, ...]]]) -> None:
         """Objects the sources could not read (any kind), as `Changes.invalid` gives them."""
         for ref, errors in found:
             self._tell(ref, errors)
 
-    def _tell(self, ref: ObjectRef, errors: tuple[ObjectError, ...]) -> None:
-        if self.told.get(ref) == errors:
+    def _tell(
+        self,
+        ref: ObjectRef,
+        errors: tuple[ObjectError, ...],
+        told: dict[ObjectRef, tuple[ObjectError, ...]] | None = None,
+        what: str = "rejected",
+    ) -> None:
+        told = self.told if told is None else told
+        if told.get(ref) == errors:
             return
-        self.told[ref] = errors
+        told[ref] = errors
         for error in errors:
             reason = event_reason(error)
-            what = "skipped" if reason == "ForeignVirtualServer" else "rejected"
-            event(log, what, level=logging.WARNING, object=str(ref), problem=str(error))
+            said = "skipped" if reason == "ForeignVirtualServer" else what
+            event(log, said, level=logging.WARNING, object=str(ref), problem=str(error))
             message = f"{error.field}: {error.message}"
             with suppress(queue.Full):  # logged above; an Event is a courtesy
                 self.outbox.put_nowait((ref, reason, message))

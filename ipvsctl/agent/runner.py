@@ -309,6 +309,7 @@ class Agent:
     def _report_services(self, engine: NodeEngine) -> None:
         malformed = self.cache.malformed(SERVICE)
         self.rejections.report_services(engine.rejected, malformed, engine.conflicts)
+        self.rejections.report_warnings(engine.warned)
 
     def _observe_latency(self, arrivals: dict[ObjectKey, float], done: float) -> None:
         for arrived in arrivals.values():

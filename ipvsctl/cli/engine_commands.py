@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ import click
 
 from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
+from ipvsctl.model.ipvs import Timeouts
 from ipvsctl.model.printable import printable
 from ipvsctl.reconcile import (
     HOST,
@@ -102,6 +104,76 @@ def netfilter_options(command: Handler) -> Handler:
     return command
 
 
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration (`1h30m`, `500ms`, `0`); ValueError otherwise."""
+    spelled = text.strip()
+    if spelled == "0":
+        return 0.0
+    position, total = 0, 0.0
+    while position < len(spelled):
+        match = _PART.match(spelled, position)
+        if match is None:
+            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h30m, 500ms)")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if not spelled:
+        raise ValueError("an empty duration")
+    return total
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+def ipvs_timeouts(tcp: float, tcp_fin: float, udp: float) -> Timeouts:
+    """The timeout flags in whole seconds (as kube-proxy truncates them)."""
+    return Timeouts(int(tcp), int(tcp_fin), int(udp))
+
+
+def ipvs_options(command: Handler) -> Handler:
+    """kube-proxy's IPVS flags (`apply`, `diff`, `run`): the node-wide connection
+    timeouts (`ipvsadm --set`) and the excluded CIDRs."""
+    timeouts = [
+        click.option(
+            f"--ipvs-{name}-timeout",
+            type=Duration(),
+            default="0s",
+            show_default=True,
+            help=f"Timeout of idle IPVS {what} connections (ipvsadm --set); 0s leaves "
+            "the kernel's value as it is.",
+        )
+        for name, what in (("tcp", "TCP"), ("tcpfin", "TCP FIN_WAIT"), ("udp", "UDP"))
+    ]
+    for option in reversed(
+        [
+            click.option(
+                "--ipvs-exclude-cidrs",
+                multiple=True,
+                metavar="CIDRS",
+                help="Virtual servers on addresses in these CIDRs are never deleted as "
+                "unwanted (kube-proxy's flag). Comma-separated CIDRs, or repeat the flag.",
+            ),
+            *timeouts,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def translation_options(command: Handler) -> Handler:
     """The flags `apply` and `diff` share (`run` takes most of them too)."""
     for option in reversed(
@@ -118,6 +190,7 @@ def translation_options(command: Handler) -> Handler:
             ),
             strict_arp_option,
             netfilter_options,
+            ipvs_options,
             click.option(
                 "-o",
                 "--output",
@@ -141,6 +214,10 @@ def _engine_options(
     cluster_cidrs: Sequence[str],
     masquerade_all: bool,
     no_netfilter: bool,
+    ipvs_exclude_cidrs: Sequence[str],
+    ipvs_tcp_timeout: float,
+    ipvs_tcpfin_timeout: float,
+    ipvs_udp_timeout: float,
 ) -> EngineOptions:
     return EngineOptions(
         node_name=node_name,
@@ -151,6 +228,8 @@ def _engine_options(
         netfilter=not no_netfilter,
         cluster_cidrs=split_list(cluster_cidrs),
         masquerade_all=masquerade_all,
+        exclude_cidrs=split_list(ipvs_exclude_cidrs),
+        ipvs_timeouts=ipvs_timeouts(ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout),
     )
 
 
@@ -208,13 +287,16 @@ def _run(
     except (SourceError, OptionError, KernelError, LinkError) as error:
         _say(str(error))
         sys.exit(EXIT_ERROR)
+    # Said before anything else: each names what was left out of a Service (an address
+    # of another family, one that holds someone else's virtual server), and the command
+    # goes on with the rest of it.
+    for warning in outcome.warnings:
+        _say(f"warning: {warning}")
     if outcome.errors:
         for problem in outcome.errors:
             _say(str(problem))
         click.echo("ipvsctl: nothing was changed", err=True)
         sys.exit(EXIT_ERROR)
-    for conflict in outcome.conflicts:
-        click.echo(f"ipvsctl: warning: {conflict}", err=True)
     _print_plan(outcome, output)
     for failure in outcome.failures:
         click.echo(f"ipvsctl: failed: {failure}", err=True)

@@ -6,7 +6,6 @@ time.ParseDuration): `30s`, `15m`, `1h30m`, `500ms`, `0s`.
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
@@ -17,47 +16,19 @@ import click
 
 from ipvsctl.cli.engine_commands import (
     EXIT_ERROR,
+    Duration,
     interface_option,
+    ipvs_options,
+    ipvs_timeouts,
     netfilter_options,
     node_name_option,
+    parse_duration,
     scheduler_option,
     split_list,
     strict_arp_option,
 )
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration (`1h30m`, `500ms`, `0`); ValueError otherwise."""
-    spelled = text.strip()
-    if spelled == "0":
-        return 0.0
-    position, total = 0, 0.0
-    while position < len(spelled):
-        match = _PART.match(spelled, position)
-        if match is None:
-            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h30m, 500ms)")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if not spelled:
-        raise ValueError("an empty duration")
-    return total
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    name = "duration"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
+__all__ = ["Duration", "parse_duration", "run"]
 
 
 @click.command("run")
@@ -92,6 +63,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
 )
 @strict_arp_option
 @netfilter_options
+@ipvs_options
 @click.option(
     "--graceful-period",
     type=Duration(),
@@ -135,6 +107,10 @@ def run(
     cluster_cidrs: Sequence[str],
     masquerade_all: bool,
     no_netfilter: bool,
+    ipvs_exclude_cidrs: Sequence[str],
+    ipvs_tcp_timeout: float,
+    ipvs_tcpfin_timeout: float,
+    ipvs_udp_timeout: float,
     graceful_period: float,
     log_format: str,
     metrics_address: str,
@@ -163,6 +139,8 @@ def run(
             cluster_cidrs=split_list(cluster_cidrs),
             masquerade_all=masquerade_all,
             graceful_period=graceful_period,
+            exclude_cidrs=split_list(ipvs_exclude_cidrs),
+            ipvs_timeouts=ipvs_timeouts(ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout),
         ),
         kubeconfig=kubeconfig,
         sync_period=sync_period,

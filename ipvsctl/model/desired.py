@@ -32,7 +32,10 @@ class DesiredVirtualServer(NamedTuple):
     `local_endpoints`, the addresses of `real_servers` that run on this node (a
     pod reaching itself through the Service needs masquerading: hairpin);
     `health_check_port`, the Service's healthCheckNodePort (load-balancer IPs of
-    Local-policy Services only), which cloud health checks reach on the service IP.
+    Local-policy Services only), which cloud health checks reach on the service IP;
+    `local_fallback`, when externalTrafficPolicy is Local, no endpoint runs on this
+    node and `real_servers` are the cluster's instead (as kube-proxy's IPVS mode):
+    the netfilter table lets only pods and this node use them.
     """
 
     service: VirtualServer
@@ -44,6 +47,7 @@ class DesiredVirtualServer(NamedTuple):
     source_ranges: tuple[str, ...] = ()
     local_endpoints: tuple[str, ...] = ()
     health_check_port: int = 0
+    local_fallback: bool = False
 
     @property
     def key(self) -> ServiceKey:
@@ -68,8 +72,10 @@ class TranslateConfig(NamedTuple):
 
 
 class DesiredState(NamedTuple):
-    """Every virtual server the Services imply, and the addresses to bind."""
+    """Every virtual server the Services imply, and the addresses to bind; `errors` of the
+    Services refused, `warnings` of what was left out of Services that are served."""
 
     virtual_servers: tuple[DesiredVirtualServer, ...] = ()
     addresses: frozenset[str] = frozenset()
     errors: tuple[ObjectError, ...] = ()
+    warnings: tuple[ObjectError, ...] = ()

@@ -14,6 +14,7 @@ size, and creating each dataclass class costs ~2 ms of every command's start
 
 from __future__ import annotations
 
+from socket import AF_INET, AF_INET6
 from typing import NamedTuple
 
 from ipvsctl.model.printable import MAX_MESSAGE, printable
@@ -97,10 +98,22 @@ class Service(NamedTuple):
     # metadata.uid ("" in a manifest that has none): a Service deleted and made again
     # under the same name is another Service.
     uid: str = ""
+    # spec.ipFamilies as AF_INET / AF_INET6, in order; empty when the object has none
+    # (the families of `cluster_ips` stand in: `families`).
+    ip_families: tuple[int, ...] = ()
 
     @property
     def ref(self) -> ObjectRef:
         return ObjectRef("Service", self.namespace, self.name)
+
+    @property
+    def families(self) -> frozenset[int]:
+        """The IP families the Service has: spec.ipFamilies, else its cluster IPs'. Its
+        external addresses and NodePorts are served only in these (kube-proxy runs one
+        proxier per family, and each skips the other family's addresses)."""
+        if self.ip_families:
+            return frozenset(self.ip_families)
+        return frozenset(AF_INET6 if ":" in address else AF_INET for address in self.cluster_ips)
 
     def annotation(self, key: str) -> str | None:
         for name, value in self.annotations:

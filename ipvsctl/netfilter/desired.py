@@ -42,6 +42,11 @@ LB_FILTERED = "lb-filtered"  # addr . proto . port of source-ranged LBs (KUBE-LO
 # and -SOURCE-IP for the node's own connections).
 LB_SOURCE_RANGES = "lb-source-ranges"
 HEALTH_CHECK_PORTS = "health-check-ports"  # port (KUBE-HEALTH-CHECK-NODE-PORT); no family
+# addr . proto . port of NodePorts, external and LB IPs of externalTrafficPolicy Local
+# Services with no endpoint on this node, which IPVS serves with the cluster's endpoints
+# (`DesiredVirtualServer.local_fallback`): only pods (--cluster-cidr) and this node may
+# use them; other sources are dropped, as kube-proxy's nftables mode drops them.
+NO_LOCAL_ENDPOINTS = "no-local-endpoints"
 
 FAMILY_SETS = (
     SERVICE_IPS,
@@ -51,6 +56,7 @@ FAMILY_SETS = (
     HAIRPIN,
     LB_FILTERED,
     LB_SOURCE_RANGES,
+    NO_LOCAL_ENDPOINTS,
 )
 
 
@@ -127,6 +133,8 @@ def virtual_server_elements(
         # return): a masqueraded source would break that.
         if not vs.local and masquerading:
             found.append(Element(family_set(MASQ_SERVICES, family), port))
+    if vs.local_fallback:
+        found.append(Element(family_set(NO_LOCAL_ENDPOINTS, family), port))
     if vs.kind == LOAD_BALANCER and vs.source_ranges:
         sources = allowed_sources(vs.source_ranges, address, options.node_addresses)
         if sources:

@@ -46,6 +46,7 @@ from ipvsctl.netfilter.desired import (
     LB_FILTERED,
     LB_SOURCE_RANGES,
     MASQ_SERVICES,
+    NO_LOCAL_ENDPOINTS,
     SERVICE_IPS,
     NetfilterOptions,
 )
@@ -123,6 +124,7 @@ def _set_specs() -> tuple[SetSpec, ...]:
             HAIRPIN: ((address, address), False),
             LB_FILTERED: (port, False),
             LB_SOURCE_RANGES: ((*port, address), True),
+            NO_LOCAL_ENDPOINTS: (port, False),
         }
         specs.extend(SetSpec(f"{name}-{suffix}", *types[name]) for name in FAMILY_SETS)
     specs.append(SetSpec(HEALTH_CHECK_PORTS, ("inet_service",)))
@@ -211,6 +213,50 @@ def _filter_rules() -> tuple[list[Rule], list[Rule]]:
     return lb_rules, port_rules
 
 
+def _no_local_endpoint_rules(options: NetfilterOptions) -> list[Rule]:
+    """Drop other sources' new connections to the external addresses of Local-policy
+    Services with no endpoint on this node (set `no-local-endpoints`).
+
+    IPVS serves those with the cluster's endpoints, as kube-proxy's IPVS mode does, so
+    that a pod here reaches its Service's load-balancer IP (kubernetes #97081). An
+    external client would be sent, unmasqueraded (Local keeps its address), to a pod
+    on another node that answers it directly: a broken connection. kube-proxy's
+    nftables mode drops such clients; so do we: what comes in from outside
+    --cluster-cidr is dropped. Without --cluster-cidr of a family nothing tells a pod
+    from an external client, and that family is left as kube-proxy's IPVS mode leaves
+    it (the health check node port's 503 keeps load balancers away). The node's own
+    connections are scheduled by IPVS in the output hook and never come here.
+    """
+    rules: list[Rule] = []
+    for ip, suffix, version in (("ip", "v4", 4), ("ip6", "v6", 6)):
+        cidrs = [c for c in options.cluster_cidrs if ipaddress.ip_network(c).version == version]
+        if cidrs:
+            rules.append(
+                Rule(
+                    f"ct state new {ip} daddr . meta l4proto . th dport"
+                    f" @{NO_LOCAL_ENDPOINTS}-{suffix} {ip} saddr != {{ {', '.join(cidrs)} }}"
+                    " drop",
+                    "externalTrafficPolicy Local, no endpoint here: only pods may use"
+                    " the cluster's (kube-proxy nftables: no local endpoints)",
+                )
+            )
+    return rules
+
+
+def _no_local_endpoint_masquerade() -> list[Rule]:
+    """The node's own connections to those addresses: their source is a local address
+    (the load-balancer IP itself, for its own), which a pod on another node cannot
+    answer; masqueraded, as kube-proxy's nftables mode does ("masquerade local traffic")."""
+    return [
+        Rule(
+            f"{ip} daddr . meta l4proto . th dport @{NO_LOCAL_ENDPOINTS}-{suffix}"
+            " jump mark-for-masquerade",
+            "the node to a Local-policy address served by other nodes' endpoints",
+        )
+        for ip, suffix in (("ip", "v4"), ("ip6", "v6"))
+    ]
+
+
 def static_ruleset(options: NetfilterOptions) -> StaticRuleset:
     """The chains, rules and sets of the table for these options."""
     lb_rules, port_rules = _filter_rules()
@@ -224,7 +270,14 @@ def static_ruleset(options: NetfilterOptions) -> StaticRuleset:
             -100,
         ),
         ChainSpec(
-            "nat-output", (Rule("jump services", "this node's connections"),), "nat", "output", -100
+            "nat-output",
+            (
+                *_no_local_endpoint_masquerade(),
+                Rule("jump services", "this node's connections"),
+            ),
+            "nat",
+            "output",
+            -100,
         ),
         ChainSpec("services", tuple(_services_rules(options))),
         ChainSpec(
@@ -252,6 +305,7 @@ def static_ruleset(options: NetfilterOptions) -> StaticRuleset:
             "filter-input",
             (
                 Rule("ct state new jump lb-source-filter", "loadBalancerSourceRanges"),
+                *_no_local_endpoint_rules(options),
                 Rule("ct state new jump service-ip-filter", "the service-IP port filter"),
             ),
             "filter",

@@ -18,8 +18,9 @@ from ipvsctl.plan.node_plan import (
     plan_addresses,
     plan_node,
     plan_sysctls,
+    plan_timeouts,
 )
-from ipvsctl.plan.ownership import Ownership, nodeport_keys_to_record
+from ipvsctl.plan.ownership import Ownership, excluded_networks, nodeport_keys_to_record
 from ipvsctl.plan.real_servers import RealServerKey, drains_gracefully, plan_real_servers
 
 __all__ = [
@@ -31,12 +32,14 @@ __all__ = [
     "Plan",
     "RealServerKey",
     "drains_gracefully",
+    "excluded_networks",
     "nodeport_keys_to_record",
     "plan_addresses",
     "plan_ipvs_changes",
     "plan_node",
     "plan_real_servers",
     "plan_sysctls",
+    "plan_timeouts",
     "withhold_foreign_addresses",
     "without_foreign_addresses",
 ]

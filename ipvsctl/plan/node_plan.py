@@ -3,6 +3,7 @@
     link add (the dummy interface, when missing)
     addr add (service IPs not yet bound)
     sysctl   (values that differ)
+    --set    (IPVS connection timeouts given that differ: `plan_timeouts`)
     IPVS     (`plan_ipvs_changes`)
     addr del (addresses no longer wanted)
     link del (the interface: `cleanup` only)
@@ -21,9 +22,9 @@ from typing import NamedTuple
 
 from ipvsctl.model.changes import IpvsChange
 from ipvsctl.model.desired import DesiredState
-from ipvsctl.model.ipvs import ServiceKey, VirtualServerEntry
+from ipvsctl.model.ipvs import ServiceKey, Timeouts, VirtualServerEntry
 from ipvsctl.plan.ipvs_changes import plan_ipvs_changes
-from ipvsctl.plan.ownership import Ownership
+from ipvsctl.plan.ownership import Network, Ownership
 from ipvsctl.plan.real_servers import RealServerKey
 
 __all__ = [
@@ -34,7 +35,10 @@ __all__ = [
     "plan_addresses",
     "plan_node",
     "plan_sysctls",
+    "plan_timeouts",
 ]
+
+NO_TIMEOUTS = Timeouts(0, 0, 0)
 
 DEFAULT_INTERFACE = "kube-ipvs0"  # contract: --interface default
 
@@ -62,6 +66,19 @@ def plan_sysctls(
     )
 
 
+def plan_timeouts(wanted: Timeouts, current: Timeouts | None) -> Timeouts | None:
+    """The `ipvsadm --set` to send, or None: `wanted` (0: leave that one as it is, as
+    kube-proxy's --ipvs-*-timeout 0 does) when a given value differs from `current`
+    (None: unread)."""
+    if wanted == NO_TIMEOUTS:
+        return None
+    if current is not None and all(
+        want in (0, have) for want, have in zip(wanted, current, strict=True)
+    ):
+        return None
+    return wanted
+
+
 class Plan(NamedTuple):
     """What one reconcile changes; see the module docstring for the order."""
 
@@ -69,6 +86,7 @@ class Plan(NamedTuple):
     create_interface: bool = False
     addresses_add: tuple[str, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
+    timeouts: Timeouts | None = None  # `ipvsadm --set tcp tcpfin udp`; 0 leaves one as is
     ipvs: tuple[IpvsChange, ...] = ()
     addresses_del: tuple[str, ...] = ()
     delete_interface: bool = False  # set by cleanup, which removes everything ours
@@ -79,6 +97,7 @@ class Plan(NamedTuple):
             self.create_interface
             or self.addresses_add
             or self.sysctls
+            or self.timeouts is not None
             or self.ipvs
             or self.addresses_del
             or self.delete_interface
@@ -90,7 +109,8 @@ class NodeFacts(NamedTuple):
 
     `nodeport_keys` is the record written after the previous apply
     (`nodeport_keys_to_record`); `sysctls` maps each wanted sysctl to its
-    current value (None when unreadable).
+    current value (None when unreadable); `timeouts` the IPVS connection timeouts (None
+    when not read: no --ipvs-*-timeout given).
     """
 
     virtual_servers: tuple[VirtualServerEntry, ...] = ()
@@ -98,6 +118,7 @@ class NodeFacts(NamedTuple):
     nodeport_keys: frozenset[ServiceKey] = frozenset()
     interface_exists: bool = True
     sysctls: Mapping[str, str | None] = MappingProxyType({})
+    timeouts: Timeouts | None = None
 
 
 def plan_node(
@@ -106,6 +127,8 @@ def plan_node(
     *,
     interface: str = DEFAULT_INTERFACE,
     wanted_sysctls: Mapping[str, str] | None = None,
+    wanted_timeouts: Timeouts = NO_TIMEOUTS,
+    excluded: tuple[Network, ...] = (),
     expired_drains: Collection[tuple[ServiceKey, RealServerKey]] = frozenset(),
 ) -> Plan:
     """The whole plan for this node. Ownership counts the addresses about to be
@@ -115,6 +138,7 @@ def plan_node(
     ownership = Ownership(
         bound_addresses=facts.bound_addresses | desired.addresses,
         nodeport_keys=facts.nodeport_keys,
+        excluded=excluded,
     )
     changes = plan_ipvs_changes(
         desired.virtual_servers, facts.virtual_servers, ownership, expired_drains
@@ -124,6 +148,7 @@ def plan_node(
         create_interface=not facts.interface_exists,
         addresses_add=addresses.add,
         sysctls=plan_sysctls(wanted_sysctls or {}, facts.sysctls),
+        timeouts=plan_timeouts(wanted_timeouts, facts.timeouts),
         ipvs=changes,
         addresses_del=addresses.delete,
     )

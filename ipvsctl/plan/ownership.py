@@ -5,10 +5,16 @@ facts the node keeps for us: the addresses bound to our dummy interface (every
 virtual server on one of them is ours) and the record of NodePort keys we
 created (NodePorts sit on node addresses, which we never bind, so the
 address cannot tell ours from a neighbour's).
+
+`--ipvs-exclude-cidrs` (kube-proxy's flag, same meaning) takes addresses out of
+that: a virtual server whose address is in one of those CIDRs is never deleted
+as unwanted, whoever made it, so another component may keep virtual servers on
+addresses ipvsctl also binds. A wanted one is still programmed as its Service says.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -16,7 +22,9 @@ from ipvsctl.model.changes import IpvsChange, Op
 from ipvsctl.model.desired import DesiredVirtualServer
 from ipvsctl.model.ipvs import ServiceKey
 
-__all__ = ["Ownership", "nodeport_keys_to_record"]
+__all__ = ["Network", "Ownership", "excluded_networks", "nodeport_keys_to_record"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Ownership(NamedTuple):
@@ -32,12 +40,25 @@ class Ownership(NamedTuple):
 
     bound_addresses: frozenset[str]
     nodeport_keys: frozenset[ServiceKey]
+    excluded: tuple[Network, ...] = ()
 
     def owns(self, key: ServiceKey) -> bool:
         # A fwmark service has no address; only the record can make it ours.
+        if not key.is_fwmark and self.excluded and _in_any(key.address, self.excluded):
+            return False
         if not key.is_fwmark and key.address in self.bound_addresses:
             return True
         return key in self.nodeport_keys
+
+
+def excluded_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """--ipvs-exclude-cidrs (checked CIDRs) as networks, for `Ownership.excluded`."""
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def _in_any(address: str, networks: tuple[Network, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in networks)
 
 
 def nodeport_keys_to_record(

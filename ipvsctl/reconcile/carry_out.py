@@ -2,7 +2,8 @@
 
 The netfilter table goes first (its port filter must cover an address before
 the address is bound) as one transaction, all of it or none of it; then the
-interface and addresses, the sysctls, the IPVS changes (batched), and last the
+interface and addresses, the sysctls, the IPVS timeouts, the IPVS changes (batched),
+and last the
 addresses no longer wanted (see `ipvsctl.plan.node_plan`).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ipvsctl.kernel import KernelError
 from ipvsctl.links import LinkError
 from ipvsctl.model.changes import ChangeFailure, Op
 from ipvsctl.plan import Plan
@@ -49,6 +51,12 @@ def carry_out(plan: Plan, ports: NodePorts) -> tuple[Plan, list[ChangeFailure], 
         except LinkError as error:
             problems.append(str(error))
     done = done._replace(sysctls=tuple(written))
+    if plan.timeouts is not None:
+        try:
+            ports.ipvs.set_timeouts(plan.timeouts)
+        except KernelError as error:
+            problems.append(f"--set: {error}")
+            done = done._replace(timeouts=None)
     refused = list(ports.ipvs.apply(plan.ipvs))
     unbind = addresses_to_unbind(plan, refused)
     try:

@@ -34,6 +34,7 @@ from ipvsctl.plan import (
     NodeFacts,
     Ownership,
     Plan,
+    excluded_networks,
     nodeport_keys_to_record,
     plan_ipvs_changes,
     plan_node,
@@ -118,6 +119,7 @@ class NodeEngine:
         # Wanted virtual servers not programmed: their address holds foreign ones.
         self.withheld: dict[ServiceKey, AddressConflict] = {}
         self.drains = Drains(options.graceful_period)
+        self.excluded = excluded_networks(options.exclude_cidrs)
 
     # --- what the Services want (see WantedServices) ------------------------------
 
@@ -142,6 +144,10 @@ class NodeEngine:
             error = self.withheld[key].error()
             by_service.setdefault((error.ref.namespace, error.ref.name), []).append(error)
         return {service: tuple(errors) for service, errors in by_service.items()}
+
+    @property
+    def warned(self) -> dict[ObjectKey, tuple[ObjectError, ...]]:
+        return self.services.warned
 
     @property
     def real_servers(self) -> int:
@@ -190,6 +196,7 @@ class NodeEngine:
         ownership = Ownership(
             bound_addresses=frozenset(a for a in addresses if a in self.bound or a in add),
             nodeport_keys=self.record.keys,
+            excluded=self.excluded,
         )
         present = [table[key] for key in affected if key in table]
         # Counts in the copy are old: every TCP leaver drains, and the drain check
@@ -213,7 +220,10 @@ class NodeEngine:
         `netfilter_sync`)."""
         interface = self.options.interface
         sysctls = self.ports.sysctls.wanted(self.options.strict_arp)
-        facts = read_node_facts(self.ports, interface, self.record.keys, sysctls)
+        timeouts = self.options.ipvs_timeouts
+        facts = read_node_facts(
+            self.ports, interface, self.record.keys, sysctls, timeouts=any(timeouts)
+        )
         # What we bound at the last sync is still ours if someone has unbound it since:
         # the virtual servers on it are ours to repair, not foreign.
         ours = Ownership(facts.bound_addresses | self.bound, facts.nodeport_keys)
@@ -224,6 +234,8 @@ class NodeEngine:
             facts,
             interface=interface,
             wanted_sysctls=sysctls,
+            wanted_timeouts=timeouts,
+            excluded=self.excluded,
             expired_drains=self.drains.expired(self.clock()),
         )
         unread, netfilter = "", None
@@ -277,6 +289,7 @@ class NodeEngine:
         ownership = Ownership(
             bound_addresses=frozenset(k.address for k in keys if k.address in self.bound),
             nodeport_keys=self.record.keys,
+            excluded=self.excluded,
         )
         withheld = self.withheld
         wanted = [self.by_key[k] for k in sorted(keys) if k in self.by_key and k not in withheld]

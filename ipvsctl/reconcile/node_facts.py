@@ -29,9 +29,10 @@ def read_node_facts(
     interface: str,
     recorded: frozenset[ServiceKey],
     sysctls: Mapping[str, str] | None = None,
+    timeouts: bool = False,
 ) -> NodeFacts:
-    """One dump of the IPVS table, the interface's addresses, and the current values of
-    `sysctls` (the names the plan wants set)."""
+    """One dump of the IPVS table, the interface's addresses, the current values of
+    `sysctls` (the names the plan wants set), and the IPVS timeouts when `timeouts`."""
     exists = check_interface(ports.links, interface)
     return NodeFacts(
         virtual_servers=tuple(ports.ipvs.services()),
@@ -39,4 +40,5 @@ def read_node_facts(
         nodeport_keys=recorded,
         interface_exists=exists,
         sysctls=ports.sysctls.read(sysctls) if sysctls else {},
+        timeouts=ports.ipvs.timeouts() if timeouts else None,
     )

@@ -46,16 +46,16 @@ class Outcome(NamedTuple):
     otherwise), the input problems that stopped it before anything changed,
     and one line per change the kernel refused. `netfilter` is the table's part
     (None: --no-netfilter, or its transaction was refused); `notes` are said on
-    stderr and change nothing. `conflicts` are the Services' virtual servers left out
-    because their address holds virtual servers ipvsctl did not create (warnings:
-    everything else is applied)."""
+    stderr and change nothing; `warnings` tell what was left out of Services that
+    are served all the same (an address of another family; an address that holds
+    virtual servers ipvsctl did not create): said on stderr, they stop nothing."""
 
     plan: Plan
     errors: tuple[ObjectError, ...] = ()
     failures: tuple[str, ...] = ()
     netfilter: NetfilterPlan | None = None
     notes: tuple[str, ...] = ()
-    conflicts: tuple[ObjectError, ...] = ()
+    warnings: tuple[ObjectError, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -101,8 +101,9 @@ def reconcile_manifests(
     services = WantedServices(config)
     services.retranslate_all(ManifestSource(inputs), config)
     errors = (*inputs.errors, *services.errors())
+    warnings = services.warnings()
     if errors:
-        return Outcome(plan=Plan(interface=options.interface), errors=errors)
+        return Outcome(plan=Plan(interface=options.interface), errors=errors, warnings=warnings)
     if not inputs.services and not allow_empty:
         raise OptionError(NO_SERVICE)
     with node.open_ports(options.netfilter) as ports, _record(apply) as record:
@@ -111,9 +112,9 @@ def reconcile_manifests(
         listing = netfilter.check() if netfilter is not None else False
         engine = NodeEngine(ports, options, services, record, netfilter, all_or_nothing=True)
         full = engine.plan_full(listing)
-        conflicts = tuple(conflict.error() for conflict in full.conflicts)
+        warnings += tuple(conflict.error() for conflict in full.conflicts)
         if not apply:
-            return Outcome(plan=full.plan, netfilter=full.netfilter, conflicts=conflicts)
+            return Outcome(plan=full.plan, netfilter=full.netfilter, warnings=warnings)
         unloadable = unloadable_schedulers(
             full.plan, inputs.services, options.scheduler, node.load_scheduler
         )
@@ -125,7 +126,7 @@ def reconcile_manifests(
         plan=without(done, report.refused),
         failures=(*describe_all(report.refused), *report.problems),
         netfilter=None if report.netfilter_refused else full.netfilter,
-        conflicts=conflicts,
+        warnings=warnings,
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ipvsctl.links import addresses_in_cidrs
 from ipvsctl.model.desired import TranslateConfig
 from ipvsctl.model.inputs import NodeInfo
+from ipvsctl.model.ipvs import Timeouts
 from ipvsctl.model.printable import printable
 from ipvsctl.translate import scheduler_problem
 
@@ -35,11 +36,16 @@ class EngineOptions(NamedTuple):
     cluster_cidrs: tuple[str, ...] = ()  # --cluster-cidr, canonical once checked
     masquerade_all: bool = False
     graceful_period: float = 900.0  # --graceful-period (the agent's drains)
+    # --ipvs-exclude-cidrs, canonical once checked: never deleted as unwanted (Ownership)
+    exclude_cidrs: tuple[str, ...] = ()
+    # --ipvs-tcp-timeout, --ipvs-tcpfin-timeout, --ipvs-udp-timeout in seconds; 0: as is
+    ipvs_timeouts: Timeouts = Timeouts(0, 0, 0)
 
 
 def check_options(options: EngineOptions, offered: frozenset[str]) -> EngineOptions:
     """The options, checked before anything is read or changed (OptionError names the
-    flag), with the cluster CIDRs canonical (10.244.1.0/16 is 10.244.0.0/16) and unique."""
+    flag), with the cluster and excluded CIDRs canonical (10.244.1.0/16 is 10.244.0.0/16)
+    and unique."""
     check_interface(options.interface)
     problem = scheduler_problem(options.scheduler, offered)
     if problem:
@@ -51,7 +57,20 @@ def check_options(options: EngineOptions, offered: frozenset[str]) -> EngineOpti
         canonical = _network("--cluster-cidr", cidr)
         if canonical not in cluster:
             cluster.append(canonical)
-    return options._replace(cluster_cidrs=tuple(cluster))
+    excluded: list[str] = []
+    for cidr in options.exclude_cidrs:
+        canonical = _network("--ipvs-exclude-cidrs", cidr)
+        if canonical not in excluded:
+            excluded.append(canonical)
+    for flag, seconds in zip(_TIMEOUT_FLAGS, options.ipvs_timeouts, strict=True):
+        # The kernel takes seconds as a u32 and multiplies them by HZ into an int.
+        if not 0 <= seconds <= _MAX_TIMEOUT:
+            raise OptionError(f"{flag}: {seconds}s is not between 0 and {_MAX_TIMEOUT}s")
+    return options._replace(cluster_cidrs=tuple(cluster), exclude_cidrs=tuple(excluded))
+
+
+_TIMEOUT_FLAGS = ("--ipvs-tcp-timeout", "--ipvs-tcpfin-timeout", "--ipvs-udp-timeout")
+_MAX_TIMEOUT = 2**31 // 1000  # seconds * HZ (at most 1000) must fit an int
 
 
 IFNAMSIZ = 16  # the kernel's buffer for a link name, its NUL included

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ipvsctl.model.changes import ChangeFailure, IpvsChange
-from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, VirtualServerEntry
+from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, Timeouts, VirtualServerEntry
 
 if TYPE_CHECKING:
     from ipvsctl.netfilter import Support, TableState
@@ -23,13 +23,18 @@ if TYPE_CHECKING:
 
 class IpvsTable(Protocol):
     """The kernel's IPVS table: dump it, dump one service's real servers, apply changes
-    (batched; going on past refusals, one failure each)."""
+    (batched; going on past refusals, one failure each); and its node-wide connection
+    timeouts (`ipvsadm --set`: a 0 leaves that one unchanged; KernelError on failure)."""
 
     def services(self) -> Sequence[VirtualServerEntry]: ...
 
     def real_servers(self, key: ServiceKey) -> Sequence[RealServerEntry]: ...
 
     def apply(self, changes: Sequence[IpvsChange]) -> Sequence[ChangeFailure]: ...
+
+    def timeouts(self) -> Timeouts: ...
+
+    def set_timeouts(self, timeouts: Timeouts) -> None: ...
 
 
 class Links(Protocol):

@@ -6,6 +6,9 @@ one that had it first keeps it, the other gets an error for it and is
 translated again once the key is free, so the wanted state never holds a key
 twice. At a start (`retranslate_all`) the first is the first by
 namespace/name, as `translate` decides it for a whole table.
+
+Errors refuse a Service (`rejected`); warnings (`warned`: an external address of
+a family the Service does not have, skipped) are told but refuse nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Protocol
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, ObjectKey, Service
 from ipvsctl.model.ipvs import ServiceKey
-from ipvsctl.translate import conflict_error, translate_service
+from ipvsctl.translate import conflict_error, service_warnings, translate_service
 
 
 class ServiceSource(Protocol):
@@ -33,7 +36,8 @@ class ServiceSource(Protocol):
 class WantedServices:
     """Not thread-safe: one thread calls it. `rejected` holds each Service's problems:
     a Service that was never valid contributes nothing; one whose latest version is
-    invalid contributes what its last good version gives."""
+    invalid contributes what its last good version gives. `warned` holds the warnings
+    of each Service translated without a problem (it is served all the same)."""
 
     def __init__(self, config: TranslateConfig) -> None:
         self.config = config
@@ -42,6 +46,7 @@ class WantedServices:
         self.owner: dict[ServiceKey, ObjectKey] = {}
         self.waiting: dict[ServiceKey, set[ObjectKey]] = {}  # refused a key someone else has
         self.rejected: dict[ObjectKey, tuple[ObjectError, ...]] = {}
+        self.warned: dict[ObjectKey, tuple[ObjectError, ...]] = {}
         # Each Service's last version that translated without a problem.
         self.last_good: dict[ObjectKey, Service] = {}
         self.users: Counter[str] = Counter()  # bound address -> virtual servers on it
@@ -74,6 +79,7 @@ class WantedServices:
     ) -> set[ObjectKey]:
         servers: tuple[DesiredVirtualServer, ...] = ()
         errors: list[ObjectError] = []
+        warnings: tuple[ObjectError, ...] = ()
         if service is None:
             self.last_good.pop(key, None)
         else:
@@ -82,6 +88,7 @@ class WantedServices:
             errors.extend(problems)
             if not problems:
                 self.last_good[key] = service
+                warnings = service_warnings(service)
             elif (good := self.last_good.get(key)) is not None and good.uid == service.uid:
                 # A live Service whose update is invalid (a scheduler typo) keeps what
                 # its last good version gives, with today's endpoints, until it is fixed.
@@ -100,6 +107,10 @@ class WantedServices:
             self.rejected[key] = tuple(errors)
         else:
             self.rejected.pop(key, None)
+        if warnings:
+            self.warned[key] = warnings
+        else:
+            self.warned.pop(key, None)
         old = self.wanted.pop(key, ())
         kept_keys = {server.key for server in servers} if old else set()
         freed: set[ObjectKey] = set()
@@ -133,6 +144,7 @@ class WantedServices:
         self.owner.clear()
         self.waiting.clear()
         self.rejected.clear()
+        self.warned.clear()
         self.users.clear()
         self.real_servers = 0
         self.retranslate(list(source.services), source)
@@ -140,6 +152,10 @@ class WantedServices:
     def errors(self) -> tuple[ObjectError, ...]:
         """Every Service's problems, by namespace/name."""
         return tuple(error for key in sorted(self.rejected) for error in self.rejected[key])
+
+    def warnings(self) -> tuple[ObjectError, ...]:
+        """Every served Service's warnings, by namespace/name."""
+        return tuple(warning for key in sorted(self.warned) for warning in self.warned[key])
 
     def desired(self) -> DesiredState:
         """Everything the Services want now."""

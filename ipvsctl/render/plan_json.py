@@ -8,6 +8,7 @@ Schema (field order fixed; services and real servers use the field names of
          | {"op": "addr add" | "addr del", "address": str, "prefix_length": 32 | 128,
             "device": str}
          | {"op": "sysctl", "name": str, "value": str}
+         | {"op": "--set", "tcp": int, "tcpfin": int, "udp": int}   (0: left as it is)
          | {"op": "-A" | "-E", "service": SERVICE}
          | {"op": "-D", "service": SERVICE_KEY}
          | {"op": "-a" | "-e", "service": SERVICE_KEY, "real_server": REAL_SERVER}
@@ -107,6 +108,9 @@ def plan_document(plan: Plan) -> list[Document]:
         steps.append({"op": "link add", "device": plan.interface, "type": "dummy"})
     steps.extend(_address_step("addr add", a, plan.interface) for a in plan.addresses_add)
     steps.extend({"op": "sysctl", "name": n, "value": v} for n, v in plan.sysctls)
+    if plan.timeouts is not None:
+        tcp, tcp_fin, udp = plan.timeouts
+        steps.append({"op": "--set", "tcp": tcp, "tcpfin": tcp_fin, "udp": udp})
     steps.extend(change_document(change) for change in plan.ipvs)
     steps.extend(_address_step("addr del", a, plan.interface) for a in plan.addresses_del)
     if plan.delete_interface:

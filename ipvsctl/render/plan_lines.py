@@ -5,6 +5,7 @@ IPVS changes read as ipvsadm commands, the rest as iproute2 and sysctl ones:
     link add kube-ipvs0 type dummy
     addr add 10.96.0.10/32 dev kube-ipvs0
     sysctl net.ipv4.vs.conntrack=1
+    --set 900 120 300                     (IPVS timeouts: tcp tcpfin udp; 0 as is)
     -A -t 10.96.0.10:80 -s rr
     -a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1
     -D -u [fd00::10]:53
@@ -173,6 +174,8 @@ def plan_lines(plan: Plan) -> list[str]:
         lines.append(f"link add {plan.interface} type dummy")
     lines.extend(address_line("add", address, plan.interface) for address in plan.addresses_add)
     lines.extend(f"sysctl {name}={value}" for name, value in plan.sysctls)
+    if plan.timeouts is not None:
+        lines.append("--set {} {} {}".format(*plan.timeouts))
     lines.extend(change_line(change) for change in plan.ipvs)
     lines.extend(address_line("del", address, plan.interface) for address in plan.addresses_del)
     if plan.delete_interface:

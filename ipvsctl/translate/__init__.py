@@ -5,7 +5,7 @@ loops it over every Service. No I/O here: inputs in, `DesiredState` out.
 """
 
 from ipvsctl.translate.scheduling import KNOWN_SCHEDULERS, scheduler_problem
-from ipvsctl.translate.service import is_ours, translate_service
+from ipvsctl.translate.service import is_ours, service_warnings, translate_service
 from ipvsctl.translate.table import conflict_error, index_slices, translate
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "index_slices",
     "is_ours",
     "scheduler_problem",
+    "service_warnings",
     "translate",
     "translate_service",
 ]

@@ -14,7 +14,7 @@ from operator import attrgetter
 from ipvsctl.model import Protocol, ServiceKey
 from ipvsctl.model.desired import DesiredState, DesiredVirtualServer, TranslateConfig
 from ipvsctl.model.inputs import EndpointSlice, ObjectError, Service
-from ipvsctl.translate.service import translate_service
+from ipvsctl.translate.service import service_warnings, translate_service
 
 SliceIndex = dict[tuple[str, str], list[EndpointSlice]]
 _NAMESPACE_NAME = attrgetter("namespace", "name")
@@ -32,7 +32,8 @@ def index_slices(slices: Iterable[EndpointSlice]) -> SliceIndex:
 def translate(
     services: Sequence[Service], slices: Iterable[EndpointSlice], config: TranslateConfig
 ) -> DesiredState:
-    """The virtual servers and bound addresses all `services` imply, and every error.
+    """The virtual servers and bound addresses all `services` imply, every error, and the
+    warnings of the Services served.
 
     An invalid Service contributes errors and nothing else.
     """
@@ -41,11 +42,14 @@ def translate(
     desired: list[DesiredVirtualServer] = []
     addresses: set[str] = set()
     errors: list[ObjectError] = []
+    warnings: list[ObjectError] = []
     for service in sorted(services, key=_NAMESPACE_NAME):
         servers, problems = translate_service(
             service, index.get((service.namespace, service.name), ()), config
         )
         errors.extend(problems)
+        if not problems:
+            warnings.extend(service_warnings(service))
         for server in servers:
             key = server.service.key
             owner = owners.setdefault(key, server.owner)
@@ -55,7 +59,7 @@ def translate(
                     addresses.add(key.address)
             else:
                 errors.append(conflict_error(service, key, owner))
-    return DesiredState(tuple(desired), frozenset(addresses), tuple(errors))
+    return DesiredState(tuple(desired), frozenset(addresses), tuple(errors), tuple(warnings))
 
 
 def conflict_error(service: Service, key: ServiceKey, owner: str) -> ObjectError:

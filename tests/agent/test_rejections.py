@@ -1,4 +1,5 @@
-"""What the agent tells about its Services: refusals and conflicts, once each, as Events."""
+"""What the agent tells about its Services: refusals and conflicts (addresses that hold
+someone else's virtual server), once each, as Events."""
 
 from __future__ import annotations
 

@@ -160,3 +160,36 @@ def test_a_pending_netfilter_change_is_a_diff_and_reads_as_nft(tmp_path: Path) -
     assert json.loads(result.stdout) == [
         {"op": "nft add element", "set": "service-ips-v4", "element": "10.96.0.10"}
     ]
+
+
+def test_a_warning_is_said_on_stderr_and_the_rest_of_the_service_is_applied(
+    tmp_path: Path,
+) -> None:
+    from tests.reconcile.fakes import fake_ports
+
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        GOOD_SERVICE.replace("SCHED", "rr").replace("PORT", "80")
+        + "  externalIPs: [203.0.113.7, '2001:db8::77']\n"
+    )
+    ports = fake_ports()
+    node = NO_KERNEL._replace(open_ports=lambda netfilter: nullcontext(ports))
+    result = invoke(["diff", "--no-netfilter", "-f", str(path)], node)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        "ipvsctl: warning: Service shop/api: spec.externalIPs: 2001:db8::77 is IPv6, not a"
+        " family of the Service (IPv4): skipped\n"
+    )
+    assert "-A -t 203.0.113.7:80 -s rr" in result.stdout
+    assert "2001:db8::77" not in result.stdout
+
+
+def test_ipvs_timeout_flags_are_durations_and_plan_an_ipvsadm_set(tmp_path: Path) -> None:
+    from tests.reconcile.fakes import fake_ports
+
+    ports = fake_ports()
+    node = NO_KERNEL._replace(open_ports=lambda netfilter: nullcontext(ports))
+    args = ["diff", "--no-netfilter", "--ipvs-tcp-timeout=1h", "--ipvs-udp-timeout", "90s"]
+    result = invoke([*args, "-f", manifest(tmp_path)], node)
+    assert result.exit_code == 1, result.output
+    assert "--set 3600 0 90\n" in result.stdout

@@ -33,6 +33,7 @@ def desired_vs(
     source_ranges: tuple[str, ...] = (),
     local_endpoints: tuple[str, ...] = (),
     health_check_port: int = 0,
+    local_fallback: bool = False,
     servers: Iterable[str] = ("10.244.1.5",),
     forward: ForwardMethod = ForwardMethod.MASQ,
 ) -> DesiredVirtualServer:
@@ -48,6 +49,7 @@ def desired_vs(
         source_ranges,
         local_endpoints,
         health_check_port,
+        local_fallback,
     )
 
 

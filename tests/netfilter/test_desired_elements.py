@@ -192,6 +192,14 @@ def test_the_health_check_port_is_allowed_on_service_ips() -> None:
     assert E("health-check-ports", "32000") in elements(vs)
 
 
+@pytest.mark.parametrize("kind", [NODE_PORT, EXTERNAL_IP, LOAD_BALANCER])
+def test_a_local_policy_address_with_no_endpoint_here_is_in_no_local_endpoints(kind: str) -> None:
+    vs = desired_vs("203.0.113.7", kind=kind, local=True, local_fallback=True)
+    assert E("no-local-endpoints-v4", "203.0.113.7", "tcp", "80") in elements(vs)
+    with_endpoint_here = desired_vs("203.0.113.7", kind=kind, local=True)
+    assert not [e for e in elements(with_endpoint_here) if e.set.startswith("no-local")]
+
+
 # --- the whole state ----------------------------------------------------------------------
 
 
@@ -210,6 +218,8 @@ def test_every_element_is_in_a_set_the_table_declares() -> None:
         lb("192.0.2.0/24", address="198.51.100.1")._replace(health_check_port=32000),
         lb("2001:db8:1::/48", address="2001:db8::7"),
         desired_vs("203.0.113.7", kind=EXTERNAL_IP),
+        desired_vs("192.168.0.10", 30080, kind=NODE_PORT, local=True, local_fallback=True),
+        desired_vs("2001:db8::8", kind=EXTERNAL_IP, local=True, local_fallback=True),
     ]
     declared = {spec.name for spec in static_ruleset(OPTIONS).sets}
     found = desired_elements(servers, OPTIONS)

@@ -59,6 +59,9 @@ class Net(NamedTuple):
     internal_pod: str
     dns_cluster: str  # dns: UDP 53
     dns_pod: str
+    away_cluster: str  # away: externalTrafficPolicy Local, its only pod on node-2
+    away_lb: str
+    away_pod: str
 
 
 V4 = Net(
@@ -82,6 +85,9 @@ V4 = Net(
     internal_pod="10.244.2.8",
     dns_cluster="10.96.0.10",
     dns_pod="10.244.2.9",
+    away_cluster="10.96.0.50",
+    away_lb="198.51.100.5",
+    away_pod="10.244.2.10",
 )
 V6 = Net(
     name="v6",
@@ -104,9 +110,13 @@ V6 = Net(
     internal_pod="fd00:10:244:2::8",
     dns_cluster="fd00:10:96::10",
     dns_pod="fd00:10:244:2::9",
+    away_cluster="fd00:10:96::50",
+    away_lb="2001:db8:ff::5",
+    away_pod="fd00:10:244:2::a",
 )
 NETS = (V4, V6)
 WEB_NODE_PORT, LOCAL_NODE_PORT, HEALTH_CHECK_PORT = 30080, 30090, 32000
+AWAY_NODE_PORT = 30100
 
 
 def both(field: str) -> tuple[str, ...]:
@@ -161,6 +171,16 @@ SERVICES = (
         load_balancer_source_ranges=both("node_network"),
     ),
     Service("shop", "dns", cluster_ips=both("dns_cluster"), ports=(ServicePort("dns", UDP, 53),)),
+    Service(
+        "shop",
+        "away",
+        "LoadBalancer",
+        cluster_ips=both("away_cluster"),
+        load_balancer_ips=both("away_lb"),
+        ports=(ServicePort("http", TCP, 80, AWAY_NODE_PORT),),
+        external_traffic_local=True,
+        health_check_node_port=HEALTH_CHECK_PORT + 1,
+    ),
 )
 HTTP = EndpointPort("http", TCP, 8080)
 SLICES = (
@@ -168,6 +188,7 @@ SLICES = (
     *slices("local", HTTP, here=both("local_pod")),
     *slices("internal", HTTP, there=both("internal_pod")),
     *slices("dns", EndpointPort("dns", UDP, 5353), there=both("dns_pod")),
+    *slices("away", HTTP, there=both("away_pod")),
 )
 NODE_ADDRESSES = (V4.node, V6.node)
 CONFIG = TranslateConfig(node_name="node-1", node_addresses=NODE_ADDRESSES)
@@ -327,6 +348,30 @@ CASES: dict[str, Callable[[Net], Case]] = {
     ),
     "traffic_forwarded_to_a_pod_is_not_filtered": lambda n: Case(
         Packet(n.client, n.web_here, 22, to_node=False)
+    ),
+    # externalTrafficPolicy Local with no endpoint on this node: IPVS has the cluster's
+    # endpoints, for pods and the node only (kube-proxy's nftables mode drops the rest).
+    "an_external_client_of_a_local_policy_lb_with_no_endpoint_here_is_dropped": lambda n: Case(
+        to_lb(n.client, n.away_lb, n.away_pod), "drop"
+    ),
+    "an_external_client_of_a_local_policy_nodeport_with_no_endpoint_here_is_dropped": (
+        lambda n: Case(node_port(n, n.client, AWAY_NODE_PORT, n.away_pod), "drop")
+    ),
+    "a_pod_here_reaches_a_local_policy_lb_with_no_endpoint_here_unmasqueraded": lambda n: Case(
+        to_lb(n.local_pod, n.away_lb, n.away_pod)
+    ),
+    "the_node_reaches_a_local_policy_lb_with_no_endpoint_here_masqueraded": lambda n: Case(
+        to_lb(n.away_lb, n.away_lb, n.away_pod, from_node=True), masqueraded=True
+    ),
+    "without_a_cluster_cidr_an_external_client_of_it_is_not_dropped": lambda n: Case(
+        to_lb(n.client, n.away_lb, n.away_pod), options="no-cidr"
+    ),
+    "a_local_policy_lb_with_no_endpoint_here_drops_no_established_connection": lambda n: Case(
+        to_lb(n.client, n.away_lb, n.away_pod, ct_state="established")
+    ),
+    "its_cluster_ip_is_not_filtered": lambda n: Case(
+        Packet(n.client, n.away_cluster, 80, ipvs_to=via(n.away_cluster, 80, n.away_pod)),
+        masqueraded=True,
     ),
 }
 PARAMS = [

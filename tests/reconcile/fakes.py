@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ipvsctl.links import DUMMY_KIND
 from ipvsctl.model.changes import ChangeFailure, IpvsChange
-from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, VirtualServerEntry
+from ipvsctl.model.ipvs import RealServerEntry, ServiceKey, Timeouts, VirtualServerEntry
 from ipvsctl.netfilter import ABSENT, NetfilterError, Support, TableState
 from ipvsctl.reconcile.ports import NodeAccess, NodePorts
 from ipvsctl.reconcile.table_copy import TableCopy
@@ -29,6 +29,8 @@ class FakeIpvs:
         self.table = TableCopy(entries)
         self.sent: list[IpvsChange] = []
         self.dumps = 0
+        self.current_timeouts = Timeouts(900, 120, 300)  # the kernel's defaults
+        self.timeouts_set: list[Timeouts] = []
 
     def services(self) -> tuple[VirtualServerEntry, ...]:
         self.dumps += 1
@@ -46,6 +48,16 @@ class FakeIpvs:
             if code := self.table.apply(change):
                 failures.append(ChangeFailure(change, code, os.strerror(code)))
         return failures
+
+    def timeouts(self) -> Timeouts:
+        return self.current_timeouts
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        """As IPVS_CMD_SET_CONFIG: a 0 leaves that value as it is."""
+        self.timeouts_set.append(timeouts)
+        self.current_timeouts = Timeouts(
+            *(new or old for new, old in zip(timeouts, self.current_timeouts, strict=True))
+        )
 
     def take_sent(self) -> list[IpvsChange]:
         sent, self.sent = self.sent, []

@@ -137,16 +137,21 @@ def test_an_address_listed_twice_is_one_virtual_server() -> None:
 
 @pytest.mark.parametrize("service_type", ["NodePort", "LoadBalancer"])
 def test_node_ports_get_an_unbound_virtual_server_per_node_address(service_type: str) -> None:
-    service = WEB._replace(type=service_type, ports=(ServicePort("http", TCP, 80, 30080),))
+    service = WEB._replace(
+        type=service_type,
+        cluster_ips=("10.96.0.20", "fd00:96::20"),
+        ports=(ServicePort("http", TCP, 80, 30080),),
+    )
     config = CONFIG._replace(node_addresses=("192.168.0.10", "fd00::10"))
     v6 = web_slice(*endpoints("fd00:10:244::5"), name="web-6", family=AF_INET6)
     servers = translated(service, WEB_SLICE, v6, config=config)
     assert keys(servers) == [
         (AF_INET, TCP, "10.96.0.20", 80, True),
+        (AF_INET6, TCP, "fd00:96::20", 80, True),
         (AF_INET, TCP, "192.168.0.10", 30080, False),
         (AF_INET6, TCP, "fd00::10", 30080, False),
     ]
-    assert addresses(servers[2]) == ["fd00:10:244::5"]
+    assert addresses(servers[3]) == ["fd00:10:244::5"]
 
 
 def test_a_load_balancer_without_node_ports_has_none() -> None:
@@ -485,6 +490,40 @@ def test_local_policy_falls_back_to_this_nodes_terminating_endpoints() -> None:
     service = WEB._replace(internal_traffic_local=True)
     (server,) = translated(service, web_slice(*members))
     assert addresses(server) == ["10.244.1.6"]
+
+
+ELSEWHERE = web_slice(
+    *endpoints("10.244.2.7", node="node-2"), *endpoints("10.244.3.9", node="node-3")
+)
+
+
+@pytest.mark.parametrize("internal_local", [False, True])
+def test_external_local_policy_with_no_endpoint_here_serves_the_clusters_endpoints(
+    internal_local: bool,
+) -> None:
+    # kube-proxy's IPVS mode (kubernetes #97081): a pod here still reaches its own
+    # load-balancer IP; the health check node port answers 503 meanwhile.
+    service = EVERYWHERE._replace(
+        external_traffic_local=True, internal_traffic_local=internal_local
+    )
+    servers = translated(service, ELSEWHERE)
+    external = [server for server in servers if server.kind != "cluster"]
+    assert len(external) == 3
+    for server in external:
+        assert addresses(server) == ["10.244.2.7", "10.244.3.9"]
+        assert (server.local, server.local_fallback) == (True, True)
+    (cluster,) = [server for server in servers if server.kind == "cluster"]
+    assert cluster.local_fallback is False
+
+
+def test_internal_local_policy_with_no_endpoint_here_stays_empty() -> None:
+    (server,) = translated(WEB._replace(internal_traffic_local=True), ELSEWHERE)
+    assert (server.real_servers, server.local_fallback) == ((), False)
+
+
+def test_external_local_policy_with_an_endpoint_here_does_not_fall_back() -> None:
+    servers = translated(EVERYWHERE._replace(external_traffic_local=True), MIXED)
+    assert not any(server.local_fallback for server in servers)
 
 
 def test_virtual_servers_of_one_port_share_their_real_servers() -> None:

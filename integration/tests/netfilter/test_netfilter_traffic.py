@@ -369,3 +369,58 @@ def test_apply_again_and_diff_change_nothing_and_cleanup_deletes_the_table(
     assert cleanup.stdout.splitlines()[0] == "nft delete table inet ipvsctl"
     listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
     assert "ipvsctl" not in listed.stdout
+
+
+# externalTrafficPolicy Local, its only pod on another node: IPVS serves the external
+# addresses with the cluster's endpoints (kubernetes #97081) for pods here and for the
+# node; the table drops other sources, as kube-proxy's nftables mode does.
+AWAY_LB = "203.0.113.11"
+
+
+def away(path: Path, *pods: tuple[str, str]) -> str:
+    """The manifest of Service `away` with these pods, written to `path`."""
+    documents = [
+        service(
+            "away",
+            {**node_port(30083, "Local"), "type": "LoadBalancer", "clusterIP": "10.96.0.43"},
+            ingress=AWAY_LB,
+        ),
+        endpoints("away", list(pods)),
+    ]
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return str(path)
+
+
+def connect_from_node(address: str, port: int) -> str:
+    argv = [sys.executable, "-c", CONNECT, address, str(port), str(TIMEOUT)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=TIMEOUT + 30)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def pod_network_route() -> Iterator[None]:
+    """The pod network's route back to this node's pods, as another node has it."""
+    ns("nf-remote", "ip", "route", "add", "10.244.1.0/24", "via", TOWARD_REMOTE)
+    try:
+        yield
+    finally:
+        ns("nf-remote", "ip", "route", "del", "10.244.1.0/24", "via", TOWARD_REMOTE)
+
+
+@pytest.mark.usefixtures("pod_network_route")
+def test_a_local_policy_service_with_no_endpoint_here_serves_pods_and_the_node_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "away.yaml"
+    applied = apply(away(path, (REMOTE_POD, "node-b")))
+    assert f"-a -t {AWAY_LB}:80 -r {REMOTE_POD}:8080 -m -w 1" in applied
+    # A pod here reaches its Service's load-balancer IP, keeping its address.
+    assert connect("nf-local", AWAY_LB, 80) == f"nf-remote {LOCAL_POD}"
+    # The node does too, masqueraded: its source would be the load-balancer IP itself.
+    assert connect_from_node(AWAY_LB, 80) == f"nf-remote {TOWARD_REMOTE}"
+    # An external client is dropped, on the load-balancer IP and on the NodePort.
+    assert connect("nf-client", AWAY_LB, 80).startswith("no answer")
+    assert connect("nf-client", NODE_ADDR, 30083).startswith("no answer")
+    # Once a pod runs here, external clients are served by it alone, keeping their address.
+    apply(away(path, (REMOTE_POD, "node-b"), (LOCAL_POD, NODE)))
+    assert connect("nf-client", AWAY_LB, 80) == f"nf-local {CLIENT}"

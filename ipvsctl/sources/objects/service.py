@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ipvsctl.model import Protocol, address_family
+from ipvsctl.model import AF_INET, AF_INET6, Protocol, address_family
 from ipvsctl.model.inputs import (
     DEFAULT_AFFINITY_TIMEOUT,
     OUR_ANNOTATIONS,
@@ -32,6 +32,8 @@ TRAFFIC_POLICIES = ("Cluster", "Local")
 AFFINITIES = ("None", "ClientIP")
 MAX_AFFINITY_TIMEOUT = 86400  # the API server's limit for timeoutSeconds
 HEADLESS = "None"
+IP_FAMILIES: dict[str, int] = {"IPv4": AF_INET, "IPv6": AF_INET6}
+FAMILY_NAMES: dict[int, str] = {AF_INET: "IPv4", AF_INET6: "IPv6"}
 
 
 def service_from_dict(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
@@ -42,6 +44,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
     spec = reader.mapping(obj, "spec", "spec")
     service_type = reader.choice(spec, "type", "spec.type", SERVICE_TYPES)
     cluster_ips, headless = _cluster_ips(reader, spec, service_type)
+    ip_families = _ip_families(reader, spec, cluster_ips)
     service = Service(
         namespace=reader.ref.namespace,
         name=reader.ref.name,
@@ -59,6 +62,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> Service | list[ObjectError]:
         health_check_node_port=reader.port(
             spec.get("healthCheckNodePort"), "spec.healthCheckNodePort", optional=True
         ),
+        ip_families=ip_families,
         uid=uid_of(obj),
     )
     return reader.errors if reader.errors else service
@@ -95,6 +99,36 @@ def _cluster_ips(
         reader.problem("spec.clusterIPs", "two addresses of the same family (dual-stack)")
     # Without a cluster IP, kube-proxy skips the Service (ShouldSkipService): so do we.
     return addresses, not addresses
+
+
+def _ip_families(
+    reader: FieldReader, spec: Mapping[str, Any], cluster_ips: tuple[str, ...]
+) -> tuple[int, ...]:
+    """spec.ipFamilies as address families. As the API server checks: known names, at
+    most one of each family, and clusterIPs[i] of family ipFamilies[i] (a cluster IP of
+    a family the Service does not have would be served on the wrong proxier's side)."""
+    families: list[int] = []
+    for index, name in enumerate(reader.sequence(spec, "ipFamilies", "spec.ipFamilies")):
+        path = f"spec.ipFamilies[{index}]"
+        known = IP_FAMILIES.get(name) if isinstance(name, str) else None
+        if known is None:
+            reader.problem(path, f"{show_value(name)} is not one of IPv4, IPv6")
+        elif known in families:
+            reader.problem(path, f"{show_value(name)} is listed twice")
+        else:
+            families.append(known)
+    if not families:
+        return ()
+    listed = spec.get("clusterIPs") is not None
+    for index, address in enumerate(cluster_ips):
+        path = f"spec.clusterIPs[{index}]" if listed else "spec.clusterIP"
+        family = FAMILY_NAMES[address_family(address)]
+        if index >= len(families):
+            reader.problem(path, f"{address} is {family}, and spec.ipFamilies has no family for it")
+        elif address_family(address) != families[index]:
+            wanted = FAMILY_NAMES[families[index]]
+            reader.problem(path, f"{address} is {family}, but spec.ipFamilies[{index}] is {wanted}")
+    return tuple(families)
 
 
 def _load_balancer_ips(reader: FieldReader, obj: Mapping[str, Any]) -> tuple[str, ...]:

@@ -338,3 +338,40 @@ def test_conversion_does_not_change_the_object() -> None:
     before = copy.deepcopy(obj)
     converted(obj)
     assert obj == before
+
+
+# --- spec.ipFamilies --------------------------------------------------------------------
+
+
+def test_ip_families_are_read_in_order() -> None:
+    from socket import AF_INET, AF_INET6
+
+    service = converted(
+        api_service(
+            clusterIPs=["fd00::30", "10.96.0.30"], clusterIP="fd00::30", ipFamilies=["IPv6", "IPv4"]
+        )
+    )
+    assert service.ip_families == (AF_INET6, AF_INET)
+
+
+def test_a_cluster_ip_of_a_family_ip_families_does_not_give_it_is_refused() -> None:
+    assert problems(api_service(clusterIP="fd00::20", ipFamilies=["IPv4"])) == [
+        "Service shop/api: spec.clusterIP: fd00::20 is IPv6, but spec.ipFamilies[0] is IPv4"
+    ]
+
+
+def test_a_second_cluster_ip_without_a_family_is_refused() -> None:
+    obj = api_service(clusterIPs=["10.96.0.30", "fd00::30"], ipFamilies=["IPv4"])
+    assert problems(obj) == [
+        "Service shop/api: spec.clusterIPs[1]: fd00::30 is IPv6, and spec.ipFamilies has no"
+        " family for it"
+    ]
+
+
+def test_an_unknown_or_repeated_ip_family_names_its_index() -> None:
+    assert problems(api_service(ipFamilies=["IPv4", "IPv4"])) == [
+        'Service shop/api: spec.ipFamilies[1]: "IPv4" is listed twice'
+    ]
+    assert problems(api_service(ipFamilies=["IPv5"])) == [
+        'Service shop/api: spec.ipFamilies[0]: "IPv5" is not one of IPv4, IPv6'
+    ]
