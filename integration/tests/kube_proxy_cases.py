@@ -29,18 +29,8 @@ from integration.tests.kube_proxy_objects import (
     vs,
 )
 
-FAMILIES = "families"
-LOCAL_FALLBACK = "local-fallback"
-EXCLUDE_CIDRS = "exclude-cidrs"
 IPMODE_GATE = "ipmode-gate"
 DIFFERENCES = {
-    FAMILIES: "fixed by issue 18 (a), IP families: NodePorts, external IPs and "
-    "load-balancer IPs only of the Service's own families",
-    LOCAL_FALLBACK: "fixed by issue 18 (b): externalTrafficPolicy Local with no local "
-    "endpoint falls back to the cluster's endpoints on external virtual servers "
-    "(kubernetes#97081)",
-    EXCLUDE_CIDRS: "fixed by issue 18 (c): --ipvs-exclude-cidrs leaves the virtual "
-    "servers in those CIDRs alone",
     IPMODE_GATE: "documented difference (docs/services-to-ipvs.md, 'Where ipvsctl differs "
     "from kube-proxy'): no LoadBalancerIPMode feature gate, ipMode Proxy is always honoured",
 }
@@ -75,7 +65,6 @@ def _node_ports() -> list[Case]:
             (svc1(ports=[NP80], kind="NodePort"), *V4_AND_V6_SLICES),
             table(vs("TCP", CLUSTER_IP, 80, [f"{EP4}:80"]), vs("TCP", NODE4, 3001, [f"{EP4}:80"])),
             node_addresses=(f"{NODE4}/32", f"{NODE6}/128"),
-            differs=FAMILIES,
         ),
         Case(
             "TestNodePortIPv4",
@@ -110,7 +99,6 @@ def _node_ports() -> list[Case]:
                 *(f"{ip}/32" for ip in three_v4),
                 *(f"2001:db8::1:{n}/128" for n in (1, 2, 3)),
             ),
-            differs=FAMILIES,
         ),
         Case(
             "TestNodePortIPv4",
@@ -137,7 +125,6 @@ def _node_ports() -> list[Case]:
             (svc1(["2020::1"], ports=[NP80], kind="NodePort"), *V4_AND_V6_SLICES),
             table(vs("TCP", "2020::1", 80, [f"{EP6}:80"]), vs("TCP", NODE6, 3001, [f"{EP6}:80"])),
             node_addresses=(f"{NODE4}/32", f"{NODE6}/128"),
-            differs=FAMILIES,
         ),
         Case(
             "TestNodePortIPv6",
@@ -145,7 +132,6 @@ def _node_ports() -> list[Case]:
             (svc1(["2020::1"], ports=[NP80], kind="NodePort"),),
             table(vs("TCP", "2020::1", 80), vs("TCP", NODE6, 3001)),
             node_addresses=(f"{NODE4}/32", f"{NODE6}/128"),
-            differs=FAMILIES,
         ),
         Case(
             "TestNodePortIPv6",
@@ -203,7 +189,6 @@ def _node_ports() -> list[Case]:
             ),
             node_addresses=(f"{NODE4}/24", "2001:db8::/64"),
             nodeport_addresses=("100.101.102.0/24",),
-            differs=FAMILIES,
         ),
     ]
 
@@ -263,7 +248,6 @@ def _external_ips() -> list[Case]:
             table(
                 vs("TCP", CLUSTER_IP, 80), vs("TCP", "50.60.70.81", 80), vs("TCP", "127.0.0.1", 80)
             ),
-            differs=FAMILIES,
         ),
         Case(
             "TestOnlyLocalExternalIPs",
@@ -277,7 +261,6 @@ def _external_ips() -> list[Case]:
                 vs("TCP", "50.60.70.81", 80, [f"{EP4}:80"]),
                 vs("TCP", "127.0.0.1", 80, [f"{EP4}:80"]),
             ),
-            differs=FAMILIES,
             adapted="no nodePort, as in the Go test (its node has no address for one)",
         ),
     ]

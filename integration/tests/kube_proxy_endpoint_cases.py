@@ -9,7 +9,6 @@ servers are on 80.
 
 from __future__ import annotations
 
-from integration.tests.kube_proxy_cases import LOCAL_FALLBACK
 from integration.tests.kube_proxy_objects import (
     TEST_HOSTNAME,
     Case,
@@ -208,7 +207,6 @@ def _no_endpoints_metric() -> list[Case]:
         servers = [vs("TCP", VIP, 80, reals(*cluster))]
         if external:
             servers.append(vs("TCP", "10.0.0.1", 30000, reals(*node_port)))
-        needs_fallback = external and not internal and members is away
         cases.append(
             Case(
                 "TestNoEndpointsMetric",
@@ -227,7 +225,7 @@ def _no_endpoints_metric() -> list[Case]:
                 ),
                 table(*servers),
                 node_addresses=("10.0.0.1/32",),
-                differs=LOCAL_FALLBACK if needs_fallback else None,
+
                 adapted=""
                 if external
                 else "the ClusterIP Service's nodePort (refused by the API server) is left out",
