@@ -204,7 +204,7 @@ def translation_options(command: Handler) -> Handler:
     return command
 
 
-def _engine_options(
+def engine_options(
     *,
     node_name: str,
     scheduler: str,
@@ -218,7 +218,9 @@ def _engine_options(
     ipvs_tcp_timeout: float,
     ipvs_tcpfin_timeout: float,
     ipvs_udp_timeout: float,
+    graceful_period: float = EngineOptions().graceful_period,
 ) -> EngineOptions:
+    """The one options record, from the flags `apply`, `diff` and `run` share."""
     return EngineOptions(
         node_name=node_name,
         scheduler=scheduler,
@@ -230,6 +232,7 @@ def _engine_options(
         masquerade_all=masquerade_all,
         exclude_cidrs=split_list(ipvs_exclude_cidrs),
         ipvs_timeouts=ipvs_timeouts(ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout),
+        graceful_period=graceful_period,
     )
 
 
@@ -341,7 +344,7 @@ def apply(
     never touched, nor any nftables table but ipvsctl's own. Prints what it
     did, one ipvsadm-like (or nft) line per change.
     """
-    options = _engine_options(**translation)
+    options = engine_options(**translation)
     outcome = _run(files, options, output, apply=not dry_run, allow_empty=allow_empty)
     sys.exit(EXIT_CHANGES if outcome.failures else EXIT_OK)
 
@@ -352,7 +355,7 @@ def apply(
 @translation_options
 def diff(files: Sequence[str], allow_empty: bool, output: str, **translation: Any) -> None:
     """Print what `apply` would change: exit 0 when nothing, 1 when something, 2 on error."""
-    options = _engine_options(**translation)
+    options = engine_options(**translation)
     outcome = _run(files, options, output, apply=False, allow_empty=allow_empty)
     sys.exit(EXIT_OK if outcome.is_empty else EXIT_CHANGES)
 

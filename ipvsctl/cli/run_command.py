@@ -17,14 +17,13 @@ import click
 from ipvsctl.cli.engine_commands import (
     EXIT_ERROR,
     Duration,
+    engine_options,
     interface_option,
     ipvs_options,
-    ipvs_timeouts,
     netfilter_options,
     node_name_option,
     parse_duration,
     scheduler_option,
-    split_list,
     strict_arp_option,
 )
 
@@ -122,25 +121,27 @@ def run(
     from ipvsctl.agent.runner import AgentOptions, run_agent
     from ipvsctl.kernel import KernelError
     from ipvsctl.links import LinkError
-    from ipvsctl.reconcile import EngineOptions, OptionError
+    from ipvsctl.reconcile import OptionError
     from ipvsctl.sources.api.client import ApiConfigError
 
     for value, flag in ((sync_period, "--sync-period"), (api_idle_timeout, "--api-idle-timeout")):
         if value <= 0:
             raise click.BadParameter("must be more than 0s", param_hint=flag)
     options = AgentOptions(
-        engine=EngineOptions(
+        engine=engine_options(
             node_name=node_name,
             scheduler=scheduler,
             interface=interface,
-            nodeport_cidrs=split_list(nodeport_addresses),
+            nodeport_addresses=nodeport_addresses,
             strict_arp=strict_arp,
-            netfilter=not no_netfilter,
-            cluster_cidrs=split_list(cluster_cidrs),
+            cluster_cidrs=cluster_cidrs,
             masquerade_all=masquerade_all,
+            no_netfilter=no_netfilter,
+            ipvs_exclude_cidrs=ipvs_exclude_cidrs,
+            ipvs_tcp_timeout=ipvs_tcp_timeout,
+            ipvs_tcpfin_timeout=ipvs_tcpfin_timeout,
+            ipvs_udp_timeout=ipvs_udp_timeout,
             graceful_period=graceful_period,
-            exclude_cidrs=split_list(ipvs_exclude_cidrs),
-            ipvs_timeouts=ipvs_timeouts(ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout),
         ),
         kubeconfig=kubeconfig,
         sync_period=sync_period,
