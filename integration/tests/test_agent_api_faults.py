@@ -29,11 +29,13 @@ VIP, API_VIP = "10.96.24.1", "10.96.24.2"
 SERVICES = "/api/v1/services"
 
 
-def serve_web(api: KubeApi, *addresses: str) -> None:
+def serve_web(api: KubeApi, agent: Agent, *addresses: str) -> None:
     api.create(service("web", "shop", VIP))
     api.create(endpoint_slice("web-1", "web", addresses, "shop"))
     wanted = sorted(f"{a}:8080 Masq 1" for a in addresses)
     wait_until(lambda: real_server_lines("-t", f"{VIP}:80") == wanted, "the service")
+    # The kernel shows them a moment before the agent counts them in its metrics.
+    wait_until(lambda: agent.operations() >= 1 + len(addresses), "the operations counted")
 
 
 def set_endpoints(api: KubeApi, *addresses: str) -> None:
@@ -59,7 +61,7 @@ def relists(agent: Agent) -> float:
 def test_a_list_answered_with_garbage_flushes_nothing(
     api: KubeApi, agent: Agent, body: dict[str, object]
 ) -> None:
-    serve_web(api, "10.244.1.1", "10.244.1.2")
+    serve_web(api, agent, "10.244.1.1", "10.244.1.2")
     before, operations = table(), agent.operations()
     listed = relists(agent)
     api.garble_lists(body, body, path=SERVICES)
@@ -77,7 +79,7 @@ def test_a_list_answered_with_garbage_flushes_nothing(
 
 
 def test_a_410_storm_relists_with_backoff_and_changes_nothing(api: KubeApi, agent: Agent) -> None:
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     before, operations = table(), agent.operations()
     lists = len(api.requests("list", SERVICES))
     storm = 4
@@ -131,7 +133,7 @@ def test_a_silent_watch_is_noticed_health_turns_503_and_it_recovers(
     api: KubeApi, silent_api: tuple[StallingProxy, Agent]
 ) -> None:
     proxy, agent = silent_api
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     before = table()
     proxy.stall_new = True
     proxy.stall()  # every connection up, and silent: no reset, no event, no bookmark
@@ -161,7 +163,7 @@ def test_a_silent_watch_is_noticed_health_turns_503_and_it_recovers(
 def test_a_service_made_invalid_keeps_its_virtual_server_until_fixed(
     api: KubeApi, agent: Agent
 ) -> None:
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     before, operations = table(), agent.operations()
     typo = {"metadata": {"annotations": {"ipvsctl.io/scheduler": "rrr"}}}
     api.patch("Service", "shop", "web", typo)
@@ -180,7 +182,7 @@ def test_a_service_made_invalid_keeps_its_virtual_server_until_fixed(
 def test_a_slice_with_one_bad_endpoint_loses_that_endpoint_alone(
     api: KubeApi, agent: Agent
 ) -> None:
-    serve_web(api, "10.244.1.1", "10.244.1.2")
+    serve_web(api, agent, "10.244.1.1", "10.244.1.2")
     endpoints = [
         {"addresses": ["10.244.1.1"], "conditions": {"ready": True}},
         {"addresses": ["010.244.2.8"], "conditions": {"ready": True}},
@@ -208,7 +210,7 @@ def test_a_record_that_cannot_be_written_holds_back_nodeports_alone(
     agent = Agent(kubeconfig, tmp_path / "agent.log", env={"IPVSCTL_STATE_DIR": str(state)})
     agent.start()
     try:
-        serve_web(api, "10.244.1.1")
+        serve_web(api, agent, "10.244.1.1")
         nodeport = service("np", "shop", API_VIP, type="NodePort")
         nodeport["spec"]["ports"][0]["nodePort"] = 30080
         api.create(nodeport)

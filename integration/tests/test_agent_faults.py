@@ -21,17 +21,19 @@ from tests.sources.kube_api import KubeApi, endpoint_slice, service
 VIP = "10.96.22.1"
 
 
-def serve_web(api: KubeApi, *addresses: str) -> None:
+def serve_web(api: KubeApi, agent: Agent, *addresses: str) -> None:
     api.create(service("web", "shop", VIP))
     api.create(endpoint_slice("web-1", "web", addresses, "shop"))
     wanted = sorted(f"{a}:8080 Masq 1" for a in addresses)
     wait_until(lambda: real_server_lines("-t", f"{VIP}:80") == wanted, "the service")
+    # The kernel shows them a moment before the agent counts them in its metrics.
+    wait_until(lambda: agent.operations() >= 1 + len(addresses), "the operations counted")
 
 
 def test_the_api_server_away_for_30s_changes_nothing_then_it_catches_up(
     api: KubeApi, agent: Agent
 ) -> None:
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     before = table(), bound_addresses()
     assert agent.healthz()[0] == 200
     api.stop_serving()
@@ -75,7 +77,7 @@ def parse_time(text: str) -> datetime:
 
 
 def test_410_gone_relists_with_zero_kernel_operations(api: KubeApi, agent: Agent) -> None:
-    serve_web(api, "10.244.1.1", "10.244.1.2")
+    serve_web(api, agent, "10.244.1.1", "10.244.1.2")
     before = agent.operations()
     relists = agent.metrics()['ipvsctl_relists_total{resource="Service"}']
     api.compact()  # every resourceVersion so far is too old: the next watch gets 410
@@ -98,7 +100,7 @@ def test_a_hundred_malformed_services_are_each_rejected_and_the_rest_served(
         bad = service(f"bad-{index}", "shop", f"10.96.23.{index + 1}")
         bad["spec"]["ports"][0]["port"] = 70000 + index  # not a port
         api.create(bad)
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     wait_until(
         lambda: agent.metrics().get("ipvsctl_rejected_services") == 100, "100 rejected Services"
     )
@@ -120,7 +122,7 @@ def told_about(api: KubeApi) -> set[str]:
 
 @pytest.mark.agent_flags("--min-sync-period=1s")
 def test_a_burst_of_1000_endpoint_changes_converges_to_the_last(api: KubeApi, agent: Agent) -> None:
-    serve_web(api, "10.244.1.1")
+    serve_web(api, agent, "10.244.1.1")
     last: tuple[str, ...] = ()
     for step in range(1000):
         last = tuple(

@@ -125,7 +125,9 @@ def translate_service(
         seen.add(key)
         virtual = _new(VirtualServer, (key, scheduler, flags, timeout, full_netmask(family), ""))
         # Only Local-policy external addresses may fall back (`_servers_of`): others share.
-        external = local and kind != CLUSTER_IP
+        # And only to endpoints the Service uses: with internalTrafficPolicy Local too,
+        # kube-proxy has no cluster endpoints to fall back on (UsesClusterEndpoints).
+        external = local and kind != CLUSTER_IP and not service.internal_traffic_local
         found = built.get((port, family, local, external))
         if found is None:
             found = built[(port, family, local, external)] = _servers_of(
@@ -179,7 +181,8 @@ def _servers_of(
     Service's load-balancer IP; the health check node port answers 503 meanwhile, so
     load balancers send nothing here, and the netfilter table keeps other external
     clients out (`DesiredVirtualServer.local_fallback`). internalTrafficPolicy Local
-    stays empty: kube-proxy gives cluster IPs no such fallback.
+    stays empty: kube-proxy gives cluster IPs no such fallback, nor external ones of a
+    Service whose internal policy is Local too (it then uses no cluster endpoints).
     """
     servers = real_servers(views, port, family, forward, config, local)
     fallback = local and external and not servers

@@ -497,15 +497,10 @@ ELSEWHERE = web_slice(
 )
 
 
-@pytest.mark.parametrize("internal_local", [False, True])
-def test_external_local_policy_with_no_endpoint_here_serves_the_clusters_endpoints(
-    internal_local: bool,
-) -> None:
+def test_external_local_policy_with_no_endpoint_here_serves_the_clusters_endpoints() -> None:
     # kube-proxy's IPVS mode (kubernetes #97081): a pod here still reaches its own
     # load-balancer IP; the health check node port answers 503 meanwhile.
-    service = EVERYWHERE._replace(
-        external_traffic_local=True, internal_traffic_local=internal_local
-    )
+    service = EVERYWHERE._replace(external_traffic_local=True)
     servers = translated(service, ELSEWHERE)
     external = [server for server in servers if server.kind != "cluster"]
     assert len(external) == 3
@@ -514,6 +509,14 @@ def test_external_local_policy_with_no_endpoint_here_serves_the_clusters_endpoin
         assert (server.local, server.local_fallback) == (True, True)
     (cluster,) = [server for server in servers if server.kind == "cluster"]
     assert cluster.local_fallback is False
+
+
+def test_both_policies_local_with_no_endpoint_here_stay_empty() -> None:
+    # kube-proxy then uses no cluster endpoints at all (UsesClusterEndpoints), so it
+    # has none to fall back on (its TestNoEndpointsMetric, "Both policies are set").
+    service = EVERYWHERE._replace(external_traffic_local=True, internal_traffic_local=True)
+    for server in translated(service, ELSEWHERE):
+        assert (server.real_servers, server.local_fallback) == ((), False)
 
 
 def test_internal_local_policy_with_no_endpoint_here_stays_empty() -> None:
