@@ -134,16 +134,21 @@ def test_local_policy_with_no_endpoint_here_serves_the_clusters_endpoints_extern
     http = Port("http", 80, 8080, node_port=30090)
     document = service("away", "10.96.7.4", (http,), service_type="LoadBalancer")
     document["spec"]["externalTrafficPolicy"] = "Local"
-    document["spec"]["internalTrafficPolicy"] = "Local"
     document["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.9"}]}}
     pods = [("10.246.7.5", "fam-other-node"), ("10.246.7.6", "fam-third-node")]
     apply(write_manifest(tmp_path / "m.yaml", document, slice_on_nodes("away", pods, http)))
     cluster = {"10.246.7.5:8080", "10.246.7.6:8080"}
     assert set(real_servers("-t", "198.51.100.9:80")) == cluster
     assert set(real_servers("-t", f"{NODE_V4}:30090")) == cluster
-    # internalTrafficPolicy Local has no such fallback: the cluster IP stays empty.
-    assert real_servers("-t", "10.96.7.4:80") == {}
-    # Once a pod runs here, the external addresses have it alone.
+    assert set(real_servers("-t", "10.96.7.4:80")) == cluster
+    # With internalTrafficPolicy Local too, the Service uses no cluster endpoints at
+    # all (kube-proxy's UsesClusterEndpoints): nothing to fall back on, and the cluster
+    # IP stays empty as well.
+    document["spec"]["internalTrafficPolicy"] = "Local"
+    apply(write_manifest(tmp_path / "m.yaml", document, slice_on_nodes("away", pods, http)))
+    for address in ("198.51.100.9:80", f"{NODE_V4}:30090", "10.96.7.4:80"):
+        assert real_servers("-t", address) == {}, address
+    # Once a pod runs here, the external addresses and the cluster IP have it alone.
     pods.append(("10.246.7.7", THIS_NODE))
     apply(write_manifest(tmp_path / "m.yaml", document, slice_on_nodes("away", pods, http)))
     assert set(real_servers("-t", "198.51.100.9:80")) == {"10.246.7.7:8080"}
