@@ -17,7 +17,6 @@ from ipvsctl.netfilter.desired import (
     ElementTally,
     NetfilterOptions,
     desired_elements,
-    parse_cluster_cidrs,
     virtual_server_elements,
 )
 from ipvsctl.netfilter.nft import NetfilterError, NftTable, Support
@@ -55,7 +54,6 @@ __all__ = [
     "delete_transaction",
     "desired_elements",
     "element_changes",
-    "parse_cluster_cidrs",
     "parse_listing",
     "plan_cleanup",
     "plan_lines",

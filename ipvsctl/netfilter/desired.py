@@ -82,7 +82,8 @@ class NetfilterOptions(NamedTuple):
     """The command line's netfilter options, and the node facts the table needs.
 
     `cluster_cidrs`: --cluster-cidr, canonical CIDRs of either family
-    (`parse_cluster_cidrs`); ClusterIP traffic from outside them is masqueraded.
+    (`reconcile.options.check_options` makes them so); ClusterIP traffic from outside
+    them is masqueraded.
     `masquerade_all`: --masquerade-all, masquerade all ClusterIP traffic.
     `node_addresses`: this node's own addresses; a loadBalancerSourceRanges CIDR
     holding one lets the node itself reach that load balancer.
@@ -91,23 +92,6 @@ class NetfilterOptions(NamedTuple):
     cluster_cidrs: tuple[str, ...] = ()
     masquerade_all: bool = False
     node_addresses: frozenset[str] = frozenset()
-
-
-def parse_cluster_cidrs(values: Iterable[str]) -> tuple[str, ...]:
-    """--cluster-cidr values (each a comma-separated list, as kube-proxy takes them) as
-    canonical CIDRs, unique, in the order given. ValueError names a bad one."""
-    found: list[str] = []
-    for value in values:
-        for text in value.split(","):
-            if not text.strip():
-                continue
-            try:
-                cidr = str(ipaddress.ip_network(text.strip(), strict=False))
-            except ValueError:
-                raise ValueError(f'--cluster-cidr: "{text.strip()}" is not a CIDR') from None
-            if cidr not in found:
-                found.append(cidr)
-    return tuple(found)
 
 
 def virtual_server_elements(

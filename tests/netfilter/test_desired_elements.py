@@ -3,8 +3,6 @@ IPVS mode fills its ipsets."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from ipvsctl.model import ForwardMethod, ServiceKey, VirtualServer
@@ -21,7 +19,6 @@ from ipvsctl.netfilter import (
     ElementTally,
     NetfilterOptions,
     desired_elements,
-    parse_cluster_cidrs,
     static_ruleset,
     virtual_server_elements,
 )
@@ -287,16 +284,3 @@ def test_one_endpoint_change_on_this_node_is_one_hairpin_element() -> None:
         frozenset({E("hairpin-v4", "10.244.1.6", "10.244.1.6")}),
         frozenset(),
     )
-
-
-# --- --cluster-cidr -----------------------------------------------------------------------
-
-
-def test_cluster_cidrs_take_comma_lists_and_repeats_canonically() -> None:
-    values = ["10.244.0.0/16,fd00:10:244:0::/56", "10.244.0.0/16", " 10.1.2.3/8 "]
-    assert parse_cluster_cidrs(values) == ("10.244.0.0/16", "fd00:10:244::/56", "10.0.0.0/8")
-
-
-def test_a_bad_cluster_cidr_is_named() -> None:
-    with pytest.raises(ValueError, match=re.escape('"10.244.0.0/33" is not a CIDR')):
-        parse_cluster_cidrs(["10.0.0.0/8,10.244.0.0/33"])
