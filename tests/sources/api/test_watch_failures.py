@@ -303,10 +303,12 @@ def test_a_connection_that_goes_silent_without_a_reset_is_noticed(
             proxy.stall()  # the open watch: up, and silent
             api.create(service("db", cluster_ip="10.96.0.11"))
             sink.wait_for(lambda s: ("default", "db") in s.held("Service"), "db through a new one")
+            # Seen as silent, not as an error or a close (waited for: on a busy machine
+            # the hook is called a moment after the new watch has delivered).
+            wait_for(lambda: ("Service", "silent") in calls.restarts, what="a silent restart")
         finally:
             stop.set()
             reflector.thread.join(JOIN_TIMEOUT)
-    assert ("Service", "silent") in calls.restarts
 
 
 def test_answers_that_are_garbage_wake_no_one_and_the_backoff_holds(
